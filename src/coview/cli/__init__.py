@@ -1,0 +1,1 @@
+"""The ``coview`` command line."""

@@ -1,0 +1,120 @@
+"""``coview``: serve, migrate, and administer groups, agents and visitor tokens.
+
+Exit codes: 0 success, 2 a mistake in what was asked (with a one-line reason), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from coview import __version__
+from coview.cli import admin, serve
+from coview.errors import Conflict, CoviewError, InvalidInput, NotFound, PermissionDenied
+
+USAGE_ERRORS = (InvalidInput, NotFound, Conflict, PermissionDenied)
+
+
+class UsageError(Exception):
+    """A mistake in the command line itself."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder of the SQLite database and server files "
+                        "(default ./coview-data; env COVIEW_DATA_DIR)")
+    parser.add_argument("--database-url", help="postgresql+asyncpg://... to use PostgreSQL "
+                        "(env COVIEW_DATABASE_URL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="coview", description="Coview: live screen share, cobrowse and "
+                     "presence for customer support.")
+    parser.add_argument("--version", action="version", version=f"coview {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = commands.add_parser("serve", help="run the server")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8700)")
+    _database_options(p)
+    p.add_argument("--redis-url", help="redis://... message bus for several processes")
+    p.add_argument("--demo", action="store_true", help="create demo group 12345 with an admin "
+                   "'demo' (password printed) and serve a demo site at /demo/")
+    p.set_defaults(run=serve.run)
+
+    p = commands.add_parser("migrate", help="create or upgrade the database schema")
+    _database_options(p)
+    p.set_defaults(run=admin.migrate)
+
+    adm = commands.add_parser("admin", help="administer groups, agents and visitor tokens")
+    admin_commands = adm.add_subparsers(dest="admin_command", metavar="ADMIN_COMMAND",
+                                        parser_class=_Parser)
+
+    p = admin_commands.add_parser("create-group", help="create a group; prints its API key "
+                                  "and visitor-token secret once")
+    p.add_argument("--group-id", type=int, required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _database_options(p)
+    p.set_defaults(run=admin.create_group)
+
+    p = admin_commands.add_parser("create-agent", help="create an agent in a group")
+    p.add_argument("--group-id", type=int, required=True)
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", help="default: a random one, printed")
+    p.add_argument("--role", choices=["agent", "admin"], default="agent")
+    p.add_argument("--privileges", nargs="+", metavar="PRIVILEGE",
+                   help="remote_control, show, view, video (default: all)")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--title", default="")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _database_options(p)
+    p.set_defaults(run=admin.create_agent)
+
+    p = admin_commands.add_parser("visitor-token", help="print a signed visitor token")
+    p.add_argument("--group-id", type=int, required=True)
+    p.add_argument("--visitor-id", required=True)
+    p.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    _database_options(p)
+    p.set_defaults(run=admin.visitor_token)
+    return parser
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"coview: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        run: Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int] | None = getattr(
+            args, "run", None)
+        if run is None:
+            raise UsageError("name a command (see 'coview --help')")
+        result = run(args)
+        return asyncio.run(result) if not isinstance(result, int) else result
+    except UsageError as exc:
+        return _fail(2, str(exc))
+    except USAGE_ERRORS as exc:
+        return _fail(2, exc.message)
+    except CoviewError as exc:
+        return _fail(1, exc.message)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("COVIEW_DEBUG"):
+            traceback.print_exc()
+        return _fail(1, f"unexpected {type(exc).__name__}: {exc} (set COVIEW_DEBUG=1 for "
+                        "details)")

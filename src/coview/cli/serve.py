@@ -1,0 +1,74 @@
+"""``coview serve``: run the server on uvicorn until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import uvicorn
+
+from coview.errors import InvalidInput
+from coview.server.app import create_app
+from coview.server.config import ServerConfig, load_config
+from coview.server.demo import DemoAccount, ensure_demo
+from coview.server.logs import configure_logging
+from coview.storage.database import Database
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, exiting 0 after a graceful shutdown on SIGINT or SIGTERM.
+
+    uvicorn re-raises the signal once it has shut down, which makes the process end "killed by
+    signal" although it stopped cleanly; service managers and scripts read that as a failure.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+async def _prepare(config: ServerConfig) -> DemoAccount | None:
+    """Migrate the database before listening, so that a wrong URL fails in one line."""
+    database = Database(config.effective_database_url)
+    try:
+        await database.migrate()
+        return await ensure_demo(database) if config.demo else None
+    finally:
+        await database.close()
+
+
+def _announce(config: ServerConfig, demo: DemoAccount) -> None:
+    base = f"http://{config.host}:{config.port}"
+    print(f"Coview demo: group {demo.group_id}, username {demo.username}, "
+          f"password {demo.password}", flush=True)
+    if demo.api_key:
+        print(f"  demo group API key (shown once): {demo.api_key}", flush=True)
+    print(f"  sign in:   POST {base}/api/v1/auth/login", flush=True)
+    print(f"  demo site: {base}/demo/", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config({
+        "host": args.host, "port": args.port, "data_dir": args.data_dir,
+        "database_url": args.database_url, "redis_url": args.redis_url, "demo": args.demo,
+    })
+    if config.redis_url:
+        raise InvalidInput("--redis-url: the Redis bus is not available in this release; "
+                           "run one process with the in-process bus")
+    if not config.database_url:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(config.log_level)
+    demo = asyncio.run(_prepare(config))
+    if demo is not None:
+        _announce(config, demo)
+    server = _Server(uvicorn.Config(
+        create_app(config), host=config.host, port=config.port, log_config=None,
+        access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+        ws_max_size=16 * 1024 * 1024, server_header=False,
+    ))
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,85 @@
+"""Agents of the caller's group: admins list, create and change them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Request, Response
+
+from coview.domain.agents import (
+    DEFAULT_PRIVILEGES,
+    Agent,
+    validate_display_text,
+    validate_password,
+    validate_username,
+)
+from coview.domain.audit import AuditAction
+from coview.domain.passwords import hash_password
+from coview.errors import NotFound
+from coview.server.api.models import AgentCreateIn, AgentListOut, AgentOut, AgentPatchIn
+from coview.server.auth import AdminCaller, Principal, ServicesDep, client_address
+from coview.server.services import Services
+
+router = APIRouter(tags=["agents"])
+
+Username = Path(min_length=1, max_length=64)
+
+
+async def _find(svc: Services, caller: Principal, username: str) -> Agent:
+    found = await svc.database.find_agent(caller.group_id, username)
+    if found is None:
+        raise NotFound(f"there is no agent {username!r} in this group", code="agent_not_found")
+    return found[0]
+
+
+@router.get("/agents", summary="List the group's agents")
+async def list_agents(caller: AdminCaller, svc: ServicesDep) -> AgentListOut:
+    agents = await svc.database.list_agents(caller.group_id)
+    return AgentListOut(agents=[AgentOut.of(a) for a in agents])
+
+
+@router.post("/agents", status_code=201, summary="Create an agent")
+async def create_agent(body: AgentCreateIn, caller: AdminCaller, svc: ServicesDep,
+                       request: Request, response: Response) -> AgentOut:
+    agent = await svc.database.create_agent(
+        caller.group_id, validate_username(body.username),
+        password_hash=hash_password(validate_password(body.password)),
+        display_name=validate_display_text(body.display_name or body.username,
+                                           field="display_name"),
+        title=validate_display_text(body.title, field="title"),
+        role=body.role,
+        privileges=DEFAULT_PRIVILEGES if body.privileges is None else frozenset(body.privileges),
+    )
+    await svc.audit(caller.group_id, AuditAction.AGENT_CREATED, actor=caller.actor,
+                    address=client_address(request), username=agent.username,
+                    role=agent.role.value)
+    response.headers["Location"] = f"/api/v1/agents/{agent.username}"
+    return AgentOut.of(agent)
+
+
+@router.get("/agents/{username}", summary="Read an agent")
+async def get_agent(caller: AdminCaller, svc: ServicesDep,
+                    username: str = Username) -> AgentOut:
+    return AgentOut.of(await _find(svc, caller, username))
+
+
+@router.patch("/agents/{username}", summary="Change an agent")
+async def patch_agent(body: AgentPatchIn, caller: AdminCaller, svc: ServicesDep,
+                      request: Request, username: str = Username) -> AgentOut:
+    agent = await _find(svc, caller, username)
+    changes: dict[str, object] = {}
+    if body.display_name is not None:
+        changes["display_name"] = validate_display_text(body.display_name, field="display_name")
+    if body.title is not None:
+        changes["title"] = validate_display_text(body.title, field="title")
+    if body.role is not None:
+        changes["role"] = body.role
+    if body.privileges is not None:
+        changes["privileges"] = frozenset(body.privileges)
+    if body.disabled is not None:
+        changes["disabled"] = body.disabled
+    if body.password is not None:
+        changes["password_hash"] = hash_password(validate_password(body.password))
+    updated = await svc.database.update_agent(agent.agent_id, **changes)
+    await svc.audit(caller.group_id, AuditAction.AGENT_UPDATED, actor=caller.actor,
+                    address=client_address(request), username=updated.username,
+                    changed=sorted(k if k != "password_hash" else "password" for k in changes))
+    return AgentOut.of(updated)

@@ -1,0 +1,154 @@
+"""Request and response bodies of the REST API (the OpenAPI document is made from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coview.domain.agents import Agent, Privilege, Role
+from coview.domain.groups import MAX_GROUP_ID
+from coview.domain.settings import GroupSettings
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable, machine-readable error code")
+    message: str = Field(description="What went wrong and how to mend it")
+    fields: dict[str, str] | None = Field(
+        default=None, description="For invalid input: what is wrong with each field"
+    )
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in [
+        (400, "Malformed request"), (401, "Not signed in, or credentials not valid"),
+        (403, "Not allowed"), (404, "Not found"), (409, "Conflict"),
+        (413, "Body too large"), (422, "Invalid input"), (429, "Too many attempts"),
+        (503, "A part of the server is unavailable"),
+    ]
+}
+
+
+class LoginIn(_In):
+    group_id: int = Field(ge=1, le=MAX_GROUP_ID, strict=True)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class AgentOut(BaseModel):
+    username: str
+    display_name: str
+    title: str
+    role: Role
+    privileges: list[Privilege]
+    disabled: bool
+    group_id: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentOut:
+        return cls(
+            username=agent.username, display_name=agent.display_name, title=agent.title,
+            role=agent.role, privileges=sorted(agent.privileges), disabled=agent.disabled,
+            group_id=agent.group_id, created_at=agent.created_at,
+        )
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires")
+    expires_at: datetime
+    agent: AgentOut
+
+
+class MeOut(BaseModel):
+    group_id: int
+    kind: Literal["agent", "api_key"]
+    agent: AgentOut | None = None
+
+
+class AgentCreateIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    display_name: str = Field(default="", max_length=100)
+    title: str = Field(default="", max_length=100)
+    role: Role = Role.AGENT
+    privileges: list[Privilege] | None = Field(
+        default=None, max_length=len(Privilege), description="Default: every privilege"
+    )
+
+
+class AgentPatchIn(_In):
+    display_name: str | None = Field(default=None, max_length=100)
+    title: str | None = Field(default=None, max_length=100)
+    role: Role | None = None
+    privileges: list[Privilege] | None = Field(default=None, max_length=len(Privilege))
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    disabled: bool | None = Field(default=None, strict=True)
+
+
+class AgentListOut(BaseModel):
+    agents: list[AgentOut]
+
+
+class SettingsOut(BaseModel):
+    stage: Literal["staging", "production"]
+    settings: GroupSettings
+    updated_at: datetime
+    updated_by: str
+
+
+class PublishOut(SettingsOut):
+    changed: list[str] = Field(description="Fields that differed from production before")
+
+
+class AuditEntryOut(BaseModel):
+    entry_id: int
+    at: datetime
+    action: str
+    actor: str
+    address: str
+    details: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    entries: list[AuditEntryOut]
+    next_before: int | None = Field(
+        description="Pass as ``before`` to read the next, older page; null on the last page"
+    )
+
+
+class VisitorTokenIn(_In):
+    visitor_id: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_-]{1,50}$")
+    ttl: int = Field(default=3600, ge=1, le=30 * 24 * 3600, strict=True)
+
+
+class VisitorTokenOut(BaseModel):
+    token: str
+    visitor_id: str
+    expires_at: datetime
+
+
+class VisitorTokenCheckIn(_In):
+    group_id: int = Field(ge=1, le=MAX_GROUP_ID, strict=True)
+    token: str = Field(min_length=1, max_length=4096)
+    visitor_id: str | None = Field(default=None, min_length=1, max_length=50,
+                                   pattern=r"^[A-Za-z0-9_-]{1,50}$")
+
+
+class VisitorTokenCheckOut(BaseModel):
+    valid: Literal[True] = True
+    group_id: int
+    visitor_id: str
+    expires_at: datetime

@@ -1,0 +1,76 @@
+"""Group settings: admins edit staging and publish it to production."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+
+from coview.domain.audit import AuditAction
+from coview.domain.settings import GroupSettings, merge_settings
+from coview.ids import GroupId
+from coview.server.api.models import PublishOut, SettingsOut
+from coview.server.auth import AdminCaller, ServicesDep, client_address
+from coview.server.services import Services
+from coview.storage.database import PRODUCTION, STAGING, Stage
+
+router = APIRouter(tags=["settings"])
+
+
+async def _read(svc: Services, group_id: GroupId, stage: Stage) -> SettingsOut:
+    settings, updated_at, updated_by = await svc.database.get_settings(group_id, stage)
+    return SettingsOut(stage=stage, settings=settings, updated_at=updated_at,
+                       updated_by=updated_by)
+
+
+@router.get("/settings", summary="Read the staging settings")
+async def get_staging(caller: AdminCaller, svc: ServicesDep) -> SettingsOut:
+    """The settings being edited; they run only once published."""
+    return await _read(svc, caller.group_id, STAGING)
+
+
+@router.get("/settings/production", summary="Read the production settings")
+async def get_production(caller: AdminCaller, svc: ServicesDep) -> SettingsOut:
+    """The settings that sessions of the group run with."""
+    return await _read(svc, caller.group_id, PRODUCTION)
+
+
+async def _stage(svc: Services, caller: AdminCaller, request: Request,
+                 settings: GroupSettings) -> SettingsOut:
+    current, _, _ = await svc.database.get_settings(caller.group_id, STAGING)
+    await svc.database.put_staging(caller.group_id, settings, by=caller.actor)
+    before, after = current.model_dump(mode="json"), settings.model_dump(mode="json")
+    await svc.audit(caller.group_id, AuditAction.SETTINGS_STAGED, actor=caller.actor,
+                    address=client_address(request),
+                    changed=sorted(k for k in after if before.get(k) != after[k]))
+    return await _read(svc, caller.group_id, STAGING)
+
+
+@router.put("/settings", summary="Replace the staging settings")
+async def put_staging(settings: GroupSettings, caller: AdminCaller, svc: ServicesDep,
+                      request: Request) -> SettingsOut:
+    """Replace staging with the given document; fields left out take their defaults.
+
+    Production does not change until ``POST /api/v1/settings/publish``.
+    """
+    return await _stage(svc, caller, request, settings)
+
+
+@router.patch("/settings", summary="Change some staging settings")
+async def patch_staging(caller: AdminCaller, svc: ServicesDep, request: Request,
+                        changes: dict[str, Any] = Body(  # noqa: B008
+                            description="The fields to change, with their new values")
+                        ) -> SettingsOut:
+    """Change the given fields of staging and keep the others."""
+    current, _, _ = await svc.database.get_settings(caller.group_id, STAGING)
+    return await _stage(svc, caller, request, merge_settings(current, changes))
+
+
+@router.post("/settings/publish", summary="Publish staging to production")
+async def publish(caller: AdminCaller, svc: ServicesDep, request: Request) -> PublishOut:
+    """Copy the staging settings to production, where sessions use them."""
+    _, changed = await svc.database.publish(caller.group_id, by=caller.actor)
+    await svc.audit(caller.group_id, AuditAction.SETTINGS_PUBLISHED, actor=caller.actor,
+                    address=client_address(request), changed=changed)
+    current = await _read(svc, caller.group_id, PRODUCTION)
+    return PublishOut(**current.model_dump(), changed=changed)

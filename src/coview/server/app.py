@@ -1,0 +1,79 @@
+"""The ASGI application: ``create_app(config)``."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import APIRouter, FastAPI
+from starlette.staticfiles import StaticFiles
+
+from coview import __version__
+from coview.bus.memory import MemoryBus
+from coview.server.api import agents, audit, auth, settings, visitor_tokens
+from coview.server.api.models import ERROR_RESPONSES
+from coview.server.config import ServerConfig
+from coview.server.errors import install_error_handlers
+from coview.server.health import router as health_router
+from coview.server.metrics import Metrics
+from coview.server.middleware import BodyLimit, RequestLog
+from coview.server.services import TOKEN_SECRET_NAME, Services
+from coview.storage.database import Database
+
+log = logging.getLogger("coview.server")
+
+API_PREFIX = "/api/v1"
+
+
+async def open_services(config: ServerConfig, metrics: Metrics) -> Services:
+    """Connect the database (migrating it) and the bus."""
+    database = Database(config.effective_database_url)
+    await database.migrate()
+    secret = config.secret_key or await database.server_secret(
+        TOKEN_SECRET_NAME, secrets.token_urlsafe(48)
+    )
+    bus = MemoryBus()
+    await bus.start()
+    return Services(config=config, database=database, bus=bus, token_secret=secret,
+                    metrics=metrics)
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """Build the server's ASGI application for ``config``."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = await open_services(config, metrics)
+        app.state.services = svc
+        log.info("ready", extra={"fields": {"version": __version__}})
+        try:
+            yield
+        finally:
+            await svc.bus.close()
+            await svc.database.close()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Coview",
+        version=__version__,
+        summary="Live screen share, cobrowse and presence for customer support",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    for module in (auth, agents, settings, audit, visitor_tokens):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health_router)
+    web = files("coview.web")
+    app.mount("/demo", StaticFiles(directory=str(web / "demo"), html=True), name="demo")
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(RequestLog, metrics=metrics)
+    return app

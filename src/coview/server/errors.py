@@ -1,0 +1,96 @@
+"""How errors become responses: always JSON ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from coview.errors import (
+    AuthenticationFailed,
+    Conflict,
+    CoviewError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Throttled,
+    Unavailable,
+)
+
+log = logging.getLogger("coview.server")
+
+_STATUS: list[tuple[type[CoviewError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (AuthenticationFailed, 401),
+    (PermissionDenied, 403),
+    (Throttled, 429),
+    (Unavailable, 503),
+]
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+
+
+def error_response(status: int, code: str, message: str, *,
+                   fields: dict[str, str] | None = None,
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The one shape of every error the API answers."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+async def _coview_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CoviewError)
+    status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 400)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Bearer realm="coview"'
+    fields = exc.fields if isinstance(exc, InvalidInput) else None
+    return error_response(status, exc.code, exc.message, fields=fields, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields: dict[str, str] = {}
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            return error_response(400, "malformed_json", "the request body is not valid JSON")
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        fields.setdefault(".".join(loc) or "body", str(error.get("msg", "invalid")))
+    summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
+    return error_response(422, "invalid_input", f"invalid request: {summary}", fields=fields)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _recursion_error(_request: Request, _exc: Exception) -> JSONResponse:
+    return error_response(400, "malformed_json", "the request body is nested too deeply")
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error answering a request", exc_info=exc)
+    return error_response(500, "internal", "an unexpected error occurred; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, answer in the API's error shape."""
+    app.add_exception_handler(CoviewError, _coview_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RecursionError, _recursion_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,129 @@
+"""ASGI middleware: body size limit and the request log with metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from coview.server.metrics import Metrics
+
+log = logging.getLogger("coview.http")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class BodyLimit:
+    """Answer 413 to any HTTP request whose body is over ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await self._reject(send, 400, "bad_request", "invalid Content-Length")
+                    return
+                if declared > self.max_bytes:
+                    await self._reject(send, 413, "too_large", self._message())
+                    return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send, 413, "too_large", self._message())
+
+    def _message(self) -> str:
+        return f"the request body is larger than {self.max_bytes} bytes"
+
+    @staticmethod
+    async def _reject(send: Send, status: int, code: str, message: str) -> None:
+        body = _error_body(code, message)
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def route_template(scope: Scope) -> str:
+    """The route that answered, with its parameters as ``{name}`` (never their values)."""
+    route_path = str(getattr(scope.get("route"), "path", "") or "")
+    if not route_path:
+        return "unmatched"
+    params = scope.get("path_params") or {}
+    try:
+        rendered = route_path.format(**params) if params else route_path
+    except (KeyError, IndexError, ValueError):
+        return route_path
+    path = str(scope.get("path", ""))
+    # Routers nested under a prefix report their own path; put the prefix back.
+    if rendered and path.endswith(rendered):
+        return path[: len(path) - len(rendered)] + route_path
+    return route_path
+
+
+class RequestLog:
+    """Log each request by method, route template and status (never the raw path or query,
+    which can hold keys), and count it in the metrics."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            template = route_template(scope)
+            elapsed = time.perf_counter() - start
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(template).observe(elapsed)
+            log.info("request", extra={"fields": {
+                "method": method, "route": template, "status": status,
+                "ms": round(elapsed * 1000, 2),
+            }})

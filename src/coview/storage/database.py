@@ -1,0 +1,295 @@
+"""The database: every record Coview keeps, over SQLAlchemy's async engine."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from coview.domain.agents import Agent, Privilege, Role
+from coview.domain.audit import AuditAction, AuditEntry
+from coview.domain.groups import Group, GroupCredentials, hash_api_key, new_credentials
+from coview.domain.settings import GroupSettings, parse_settings
+from coview.errors import Conflict, NotFound, Unavailable
+from coview.ids import AgentId, GroupId
+from coview.storage import migrate
+from coview.storage.schema import agents, audit_log, group_settings, groups, server_secrets
+
+log = logging.getLogger("coview.storage")
+
+_KNOWN_PRIVILEGES = frozenset(p.value for p in Privilege)
+Stage = Literal["staging", "production"]
+STAGING: Stage = "staging"
+PRODUCTION: Stage = "production"
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def describe_url(url: str) -> str:
+    """The database URL without its password, for logs and messages."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    """Every record of Coview: groups, agents, settings, audit log."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = sa.make_url(url).get_backend_name()
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.dialect == "postgresql":
+            options.update(pool_size=10, max_overflow=10, pool_timeout=10,
+                           connect_args={"timeout": 5})
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except (OperationalError, OSError, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not _is_connection_error(exc):
+                raise
+            log.warning("database unavailable: %s", type(exc).__name__)
+            raise Unavailable("the database is unavailable; try again shortly",
+                              part="database") from exc
+
+    async def migrate(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema; return (revision before, revision after)."""
+        async with self._begin() as conn:
+            return await conn.run_sync(migrate.upgrade)
+
+    async def ping(self) -> None:
+        """Return if the database answers, else raise Unavailable."""
+        async with self._begin() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # -- server secrets -------------------------------------------------------------------
+
+    async def server_secret(self, name: str, make: str) -> str:
+        """Return the secret called ``name``, storing ``make`` first if there is none yet."""
+        async with self._begin() as conn:
+            row = (await conn.execute(
+                sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
+            )).first()
+            if row is not None:
+                return str(row.value)
+        try:
+            async with self._begin() as conn:
+                await conn.execute(server_secrets.insert().values(name=name, value=make))
+            return make
+        except IntegrityError:  # another process stored one first: use theirs
+            return await self.server_secret(name, make)
+
+    # -- groups ---------------------------------------------------------------------------
+
+    async def create_group(self, group_id: GroupId, name: str) -> GroupCredentials:
+        """Create a group with default settings; return its secrets (shown once)."""
+        credentials = new_credentials(group_id)
+        now = utcnow()
+        document = GroupSettings().model_dump_json()
+        try:
+            async with self._begin() as conn:
+                await conn.execute(groups.insert().values(
+                    group_id=group_id, name=name,
+                    api_key_hash=hash_api_key(credentials.api_key),
+                    visitor_token_secret=credentials.visitor_token_secret, created_at=now,
+                ))
+                for stage in (STAGING, PRODUCTION):
+                    await conn.execute(group_settings.insert().values(
+                        group_id=group_id, stage=stage, document=document,
+                        updated_at=now, updated_by="coview",
+                    ))
+        except IntegrityError:
+            raise Conflict(f"group {group_id} already exists", code="group_exists") from None
+        return credentials
+
+    async def get_group(self, group_id: GroupId) -> Group | None:
+        async with self._begin() as conn:
+            row = (await conn.execute(
+                sa.select(groups).where(groups.c.group_id == group_id)
+            )).first()
+        if row is None:
+            return None
+        return Group(GroupId(row.group_id), row.name, row.api_key_hash,
+                     row.visitor_token_secret, _aware(row.created_at))
+
+    async def require_group(self, group_id: GroupId) -> Group:
+        group = await self.get_group(group_id)
+        if group is None:
+            raise NotFound(f"there is no group {group_id}", code="group_not_found")
+        return group
+
+    # -- agents ---------------------------------------------------------------------------
+
+    async def create_agent(
+        self, group_id: GroupId, username: str, *, password_hash: str, display_name: str,
+        title: str, role: Role, privileges: frozenset[Privilege],
+    ) -> Agent:
+        await self.require_group(group_id)
+        try:
+            async with self._begin() as conn:
+                result = await conn.execute(agents.insert().values(
+                    group_id=group_id, username=username, display_name=display_name,
+                    title=title, role=role.value, privileges=_dump_privileges(privileges),
+                    password_hash=password_hash, disabled=False, created_at=utcnow(),
+                ).returning(agents.c.agent_id))
+                agent_id = AgentId(result.scalar_one())
+        except IntegrityError:
+            raise Conflict(f"agent {username!r} already exists in group {group_id}",
+                           code="agent_exists") from None
+        agent = await self.get_agent(agent_id)
+        assert agent is not None
+        return agent
+
+    async def get_agent(self, agent_id: AgentId) -> Agent | None:
+        async with self._begin() as conn:
+            row = (await conn.execute(
+                sa.select(agents).where(agents.c.agent_id == agent_id)
+            )).first()
+        return _agent(row) if row is not None else None
+
+    async def find_agent(self, group_id: GroupId, username: str) -> tuple[Agent, str] | None:
+        """Return an agent and its password hash by group and username."""
+        async with self._begin() as conn:
+            row = (await conn.execute(sa.select(agents).where(
+                agents.c.group_id == group_id, agents.c.username == username
+            ))).first()
+        return (_agent(row), str(row.password_hash)) if row is not None else None
+
+    async def list_agents(self, group_id: GroupId) -> list[Agent]:
+        async with self._begin() as conn:
+            rows = (await conn.execute(sa.select(agents).where(
+                agents.c.group_id == group_id
+            ).order_by(agents.c.username))).all()
+        return [_agent(row) for row in rows]
+
+    async def update_agent(self, agent_id: AgentId, **changes: Any) -> Agent:
+        """Change an agent's stored fields (``privileges`` a frozenset, ``role`` a Role)."""
+        values = dict(changes)
+        if "privileges" in values:
+            values["privileges"] = _dump_privileges(values["privileges"])
+        if "role" in values:
+            values["role"] = Role(values["role"]).value
+        if values:
+            async with self._begin() as conn:
+                await conn.execute(
+                    agents.update().where(agents.c.agent_id == agent_id).values(**values)
+                )
+        agent = await self.get_agent(agent_id)
+        if agent is None:
+            raise NotFound("there is no such agent", code="agent_not_found")
+        return agent
+
+    # -- settings -------------------------------------------------------------------------
+
+    async def get_settings(self, group_id: GroupId, stage: Stage) -> tuple[GroupSettings, datetime,
+                                                                           str]:
+        """Return a stage's settings, when they last changed, and by whom."""
+        async with self._begin() as conn:
+            row = (await conn.execute(sa.select(group_settings).where(
+                group_settings.c.group_id == group_id, group_settings.c.stage == stage
+            ))).first()
+        if row is None:
+            raise NotFound(f"there is no group {group_id}", code="group_not_found")
+        return parse_settings(json.loads(row.document)), _aware(row.updated_at), row.updated_by
+
+    async def put_staging(self, group_id: GroupId, settings: GroupSettings, *, by: str) -> None:
+        async with self._begin() as conn:
+            result = await conn.execute(group_settings.update().where(
+                group_settings.c.group_id == group_id, group_settings.c.stage == STAGING
+            ).values(document=settings.model_dump_json(), updated_at=utcnow(), updated_by=by))
+        if result.rowcount == 0:
+            raise NotFound(f"there is no group {group_id}", code="group_not_found")
+
+    async def publish(self, group_id: GroupId, *, by: str) -> tuple[GroupSettings, list[str]]:
+        """Copy staging to production in one transaction; return it and the changed fields."""
+        async with self._begin() as conn:
+            rows = {row.stage: row.document for row in (await conn.execute(
+                sa.select(group_settings.c.stage, group_settings.c.document).where(
+                    group_settings.c.group_id == group_id)
+            )).all()}
+            if STAGING not in rows:
+                raise NotFound(f"there is no group {group_id}", code="group_not_found")
+            staging, production = json.loads(rows[STAGING]), json.loads(rows[PRODUCTION])
+            changed = sorted(k for k in staging.keys() | production.keys()
+                             if staging.get(k) != production.get(k))
+            await conn.execute(group_settings.update().where(
+                group_settings.c.group_id == group_id, group_settings.c.stage == PRODUCTION
+            ).values(document=rows[STAGING], updated_at=utcnow(), updated_by=by))
+        return parse_settings(staging), changed
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def audit(self, entry: AuditEntry) -> None:
+        async with self._begin() as conn:
+            await conn.execute(audit_log.insert().values(
+                group_id=entry.group_id, at=utcnow(), action=entry.action.value,
+                actor=entry.actor[:100], address=entry.address[:64],
+                details=json.dumps(entry.details, sort_keys=True),
+            ))
+
+    async def read_audit(self, group_id: GroupId, *, limit: int, before: int | None = None,
+                         actions: Sequence[AuditAction] = ()) -> list[AuditEntry]:
+        """Newest first, at most ``limit`` entries with ids below ``before``."""
+        query = sa.select(audit_log).where(audit_log.c.group_id == group_id)
+        if before is not None:
+            query = query.where(audit_log.c.entry_id < before)
+        if actions:
+            query = query.where(audit_log.c.action.in_([a.value for a in actions]))
+        query = query.order_by(audit_log.c.entry_id.desc()).limit(limit)
+        async with self._begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditEntry(GroupId(r.group_id), AuditAction(r.action), r.actor, r.address,
+                           json.loads(r.details), r.entry_id, _aware(r.at)) for r in rows]
+
+
+def _dump_privileges(privileges: frozenset[Privilege]) -> str:
+    return json.dumps(sorted(p.value for p in privileges))
+
+
+def _agent(row: sa.Row[Any]) -> Agent:
+    return Agent(
+        agent_id=AgentId(row.agent_id), group_id=GroupId(row.group_id), username=row.username,
+        display_name=row.display_name, title=row.title, role=Role(row.role),
+        privileges=frozenset(Privilege(p) for p in json.loads(row.privileges)
+                             if p in _KNOWN_PRIVILEGES),
+        disabled=bool(row.disabled), created_at=_aware(row.created_at),
+    )
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError) or (
+        "connection" in type(exc.orig).__name__.lower()
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,176 @@
+"""Fixtures that start real ``coview serve`` processes on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "COVIEW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SECRET_KEY = "test-secret-key-" + "x" * 32
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_coview(*args: str, env: dict[str, str] | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the ``coview`` command line in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "coview", *args], capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def wait_until(condition: object, *, timeout: float = 20, what: str = "condition") -> None:
+    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds."""
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class PostgresDatabases:
+    """Creates throw-away databases on the PostgreSQL server running here."""
+
+    created: list[str] = field(default_factory=list)
+
+    def create(self) -> str:
+        name = f"coview_test_{secrets.token_hex(6)}"
+
+        async def make() -> None:
+            conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(make())
+        self.created.append(name)
+        base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://",
+                                                              "postgresql+asyncpg://")
+        return f"{base}/{name}"
+
+    def drop_all(self) -> None:
+        async def drop() -> None:
+            conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+            try:
+                for name in self.created:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_args(request: pytest.FixtureRequest, tmp_path: Path,
+                  postgres: PostgresDatabases) -> list[str]:
+    """Command-line options naming a fresh database of each backend."""
+    if request.param == "sqlite":
+        return ["--data-dir", str(tmp_path / "data")]
+    return ["--data-dir", str(tmp_path / "data"), "--database-url", postgres.create()]
+
+
+@dataclass
+class Server:
+    """A running ``coview serve --demo`` process."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+    stdout_path: Path
+    stderr_path: Path
+    demo_password: str = ""
+    demo_api_key: str = ""
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+    def logs(self) -> str:
+        return self.stderr_path.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                return self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                return self.process.wait()
+        return self.process.returncode
+
+
+def start_server(tmp_path: Path, extra_args: list[str], *, env: dict[str, str] | None = None,
+                 demo: bool = True) -> Server:
+    port = free_port()
+    stdout_path, stderr_path = tmp_path / f"serve-{port}.out", tmp_path / f"serve-{port}.err"
+    args = [sys.executable, "-m", "coview", "serve", "--port", str(port), *extra_args]
+    if demo:
+        args.append("--demo")
+    with stdout_path.open("w") as out, stderr_path.open("w") as err:
+        process = subprocess.Popen(
+            args, stdout=out, stderr=err, text=True,
+            env={**os.environ, "COVIEW_SECRET_KEY": SECRET_KEY, **(env or {})},
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", stdout_path, stderr_path)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}: "
+                                 f"{stderr_path.read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(healthy, timeout=60, what="the server to answer /healthz")
+    if demo:
+        text = stdout_path.read_text()
+        password = re.search(r"username demo, password (\S+)", text)
+        assert password, text
+        server.demo_password = password.group(1)
+        api_key = re.search(r"API key \(shown once\): (\S+)", text)
+        server.demo_api_key = api_key.group(1) if api_key else ""
+    return server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           postgres: PostgresDatabases) -> Iterator[Server]:
+    """A demo server per test module and backend."""
+    tmp = tmp_path_factory.mktemp("server")
+    args = ["--data-dir", str(tmp / "data")]
+    if request.param == "postgresql":
+        args += ["--database-url", postgres.create()]
+    running = start_server(tmp, args)
+    yield running
+    running.stop()
