@@ -25,6 +25,7 @@ def error_code(response: httpx.Response) -> str:
     """The ``error.code`` of an error response (which must have the API's error shape)."""
     body = response.json()
     assert set(body) == {"error"}, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
     code: str = body["error"]["code"]
     return code

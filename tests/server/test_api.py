@@ -73,7 +73,8 @@ def test_wrong_password_is_refused_and_audited(server: Server, admin_token: str)
         assert response.status_code == 401
         assert error_code(response) == "invalid_credentials"
     actors = [e["actor"] for e in audit.json()["entries"]]
-    assert "demo" in actors and "ghost" in actors
+    assert "demo" in actors
+    assert "ghost" in actors
     assert all(e["action"] == "login_failed" for e in audit.json()["entries"])
 
 

@@ -49,4 +49,5 @@ def test_throttled_per_user_then_per_address(fresh_server: Server) -> None:
         audit = client.get("/api/v1/audit", headers=admin,
                            params={"action": "login_throttled"}).json()["entries"]
     limits = sorted(tuple(e["details"]["limits"]) for e in audit)
-    assert ("user",) in limits and ("address",) in limits
+    assert ("user",) in limits
+    assert ("address",) in limits

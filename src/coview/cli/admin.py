@@ -19,8 +19,10 @@ from coview.domain.agents import (
 )
 from coview.domain.audit import AuditAction, AuditEntry
 from coview.domain.groups import validate_group_id, validate_group_name
+from coview.domain.keys import validate_key
 from coview.domain.passwords import hash_password
-from coview.domain.tokens import mint_visitor_token
+from coview.domain.tokens import MAX_VISITOR_TOKEN_TTL, mint_visitor_token
+from coview.errors import InvalidInput
 from coview.server.config import load_config
 from coview.storage.database import Database, describe_url
 
@@ -106,6 +108,9 @@ async def create_agent(args: argparse.Namespace) -> int:
 
 async def visitor_token(args: argparse.Namespace) -> int:
     group_id = validate_group_id(args.group_id)
+    validate_key(args.visitor_id, what="visitor_id")
+    if not 1 <= args.ttl <= MAX_VISITOR_TOKEN_TTL:
+        raise InvalidInput(f"--ttl must be 1 to {MAX_VISITOR_TOKEN_TTL} seconds")
     async with open_database(args) as database:
         group = await database.require_group(group_id)
     print(mint_visitor_token(group.visitor_token_secret, group_id, args.visitor_id,

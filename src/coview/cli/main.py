@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import logging
 import os
 import sys
 import traceback
@@ -14,7 +16,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from coview import __version__
-from coview.cli import admin, serve
 from coview.errors import Conflict, CoviewError, InvalidInput, NotFound, PermissionDenied
 
 USAGE_ERRORS = (InvalidInput, NotFound, Conflict, PermissionDenied)
@@ -49,11 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", help="redis://... message bus for several processes")
     p.add_argument("--demo", action="store_true", help="create demo group 12345 with an admin "
                    "'demo' (password printed) and serve a demo site at /demo/")
-    p.set_defaults(run=serve.run)
+    p.set_defaults(run="serve.run")
 
     p = commands.add_parser("migrate", help="create or upgrade the database schema")
     _database_options(p)
-    p.set_defaults(run=admin.migrate)
+    p.set_defaults(run="admin.migrate")
 
     adm = commands.add_parser("admin", help="administer groups, agents and visitor tokens")
     admin_commands = adm.add_subparsers(dest="admin_command", metavar="ADMIN_COMMAND",
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--json", action="store_true", help="print JSON")
     _database_options(p)
-    p.set_defaults(run=admin.create_group)
+    p.set_defaults(run="admin.create_group")
 
     p = admin_commands.add_parser("create-agent", help="create an agent in a group")
     p.add_argument("--group-id", type=int, required=True)
@@ -78,15 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="")
     p.add_argument("--json", action="store_true", help="print JSON")
     _database_options(p)
-    p.set_defaults(run=admin.create_agent)
+    p.set_defaults(run="admin.create_agent")
 
     p = admin_commands.add_parser("visitor-token", help="print a signed visitor token")
     p.add_argument("--group-id", type=int, required=True)
     p.add_argument("--visitor-id", required=True)
     p.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     _database_options(p)
-    p.set_defaults(run=admin.visitor_token)
+    p.set_defaults(run="admin.visitor_token")
     return parser
+
+
+def _command(target: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]:
+    # Imported on use, so that a quick admin command does not load the web server.
+    module_name, function = target.split(".")
+    module = importlib.import_module(f"coview.cli.{module_name}")
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int] = getattr(
+        module, function)
+    return command
 
 
 def _fail(code: int, message: str) -> int:
@@ -97,13 +107,15 @@ def _fail(code: int, message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
+    # Commands speak through their output and exit code; only ``serve`` logs (it sets up its
+    # own handlers), so that a mistake stays one line.
+    logging.getLogger().addHandler(logging.NullHandler())
     try:
         args = parser.parse_args(argv)
-        run: Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int] | None = getattr(
-            args, "run", None)
-        if run is None:
+        target: str | None = getattr(args, "run", None)
+        if target is None:
             raise UsageError("name a command (see 'coview --help')")
-        result = run(args)
+        result = _command(target)(args)
         return asyncio.run(result) if not isinstance(result, int) else result
     except UsageError as exc:
         return _fail(2, str(exc))

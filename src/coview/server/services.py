@@ -14,7 +14,7 @@ from coview.server.config import ServerConfig
 from coview.server.metrics import Metrics
 from coview.storage.database import Database
 
-TOKEN_SECRET_NAME = "agent_token_signing"  # noqa: S105 (a name, not a secret)
+TOKEN_SECRET_NAME = "agent_token_signing"
 
 
 @dataclass(slots=True)
