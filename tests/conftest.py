@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "COVIEW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -161,6 +162,22 @@ def start_server(tmp_path: Path, extra_args: list[str], *, env: dict[str, str] |
         api_key = re.search(r"API key \(shown once\): (\S+)", text)
         server.demo_api_key = api_key.group(1) if api_key else ""
     return server
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright (never a downloaded browser)."""
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (bash .ci/run does)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

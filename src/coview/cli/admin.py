@@ -27,13 +27,18 @@ from coview.server.config import load_config
 from coview.storage.database import Database, describe_url
 
 
-@asynccontextmanager
-async def open_database(args: argparse.Namespace) -> AsyncIterator[Database]:
-    """The database the options and environment name, migrated to the newest schema."""
+def _database(args: argparse.Namespace) -> Database:
+    """The database that the options and environment name (its folder made if SQLite)."""
     config = load_config({"data_dir": args.data_dir, "database_url": args.database_url})
     if not config.database_url:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(config.effective_database_url)
+    return Database(config.effective_database_url)
+
+
+@asynccontextmanager
+async def open_database(args: argparse.Namespace) -> AsyncIterator[Database]:
+    """The database that the options and environment name, migrated to the newest schema."""
+    database = _database(args)
     try:
         await database.migrate()
         yield database
@@ -42,15 +47,12 @@ async def open_database(args: argparse.Namespace) -> AsyncIterator[Database]:
 
 
 async def migrate(args: argparse.Namespace) -> int:
-    config = load_config({"data_dir": args.data_dir, "database_url": args.database_url})
-    if not config.database_url:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(config.effective_database_url)
+    database = _database(args)
     try:
         before, after = await database.migrate()
     finally:
         await database.close()
-    where = describe_url(config.effective_database_url)
+    where = describe_url(database.url)
     if before == after:
         print(f"{where}: schema is up to date (revision {after})")
     else:

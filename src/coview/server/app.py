@@ -19,7 +19,7 @@ from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
 from coview.server.health import router as health_router
 from coview.server.metrics import Metrics
-from coview.server.middleware import BodyLimit, RequestLog
+from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
 from coview.server.services import TOKEN_SECRET_NAME, Services
 from coview.storage.database import Database
 
@@ -73,7 +73,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(api)
     app.include_router(health_router)
     web = files("coview.web")
+    app.mount("/coview", StaticFiles(directory=str(web / "static")), name="assets")
+    app.mount("/agent", StaticFiles(directory=str(web / "agent"), html=True), name="console")
     app.mount("/demo", StaticFiles(directory=str(web / "demo"), html=True), name="demo")
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog, metrics=metrics)
     return app

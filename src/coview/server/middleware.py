@@ -127,3 +127,37 @@ class RequestLog:
                 "method": method, "route": template, "status": status,
                 "ms": round(elapsed * 1000, 2),
             }})
+
+
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Headers every response carries; the agent console also gets a strict CSP."""
+
+    def __init__(self, app: ASGIApp, *, console_prefix: str = "/agent") -> None:
+        self.app = app
+        self.console_prefix = console_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        console = str(scope.get("path", "")).startswith(self.console_prefix)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer")]
+                if console:
+                    headers += [(b"content-security-policy", CONSOLE_CSP.encode()),
+                                (b"x-frame-options", b"DENY")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
