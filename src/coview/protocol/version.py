@@ -1,0 +1,34 @@
+"""Protocol versions: ``major.minor``; a different major cannot talk, an older minor may."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+PROTOCOL_VERSION = (1, 0)
+_VERSION_RE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
+
+
+class VersionCheck(enum.Enum):
+    """What a server says of a client's protocol version."""
+
+    OK = "ok"
+    UPGRADE_AVAILABLE = "upgrade_available"  # seed 000 EventUpgradeAvailable
+    UPGRADE_REQUIRED = "upgrade_required"  # seed 000 EventUpgradeRequired
+
+
+def format_version(version: tuple[int, int] = PROTOCOL_VERSION) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def check_version(client: str, server: tuple[int, int] = PROTOCOL_VERSION) -> VersionCheck:
+    """Compare a client's ``major.minor`` with the server's."""
+    match = _VERSION_RE.fullmatch(client)
+    if match is None:
+        return VersionCheck.UPGRADE_REQUIRED
+    major, minor = int(match.group(1)), int(match.group(2))
+    if major != server[0]:
+        return VersionCheck.UPGRADE_REQUIRED
+    if minor < server[1]:
+        return VersionCheck.UPGRADE_AVAILABLE
+    return VersionCheck.OK
