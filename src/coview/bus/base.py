@@ -6,9 +6,10 @@ from typing import Protocol
 
 
 class Bus(Protocol):
-    """Shared, short-lived state of the server processes: counters now, session events later.
+    """Shared, short-lived state of the server processes.
 
-    Counters back throttles (see ``coview.domain.throttle.Counters``).
+    Counters back throttles (see ``coview.domain.throttle.Counters``); claims back the
+    registry of session keys.
     """
 
     async def start(self) -> None:
@@ -28,3 +29,15 @@ class Bus(Protocol):
 
     async def reset(self, key: str) -> None:
         """Forget a counter."""
+
+    async def claim(self, name: str, owner: str) -> str | None:
+        """Make ``owner`` hold ``name`` if no one does; return the holder if someone else does.
+
+        Session keys are claimed here, so that a key is unique across every process.
+        """
+
+    async def release(self, name: str, owner: str) -> None:
+        """Let go of ``name`` if ``owner`` holds it."""
+
+    async def holder(self, name: str) -> str | None:
+        """Who holds ``name``, if anyone."""

@@ -16,12 +16,14 @@ class MemoryBus:
     def __init__(self, *, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self._counters: dict[str, tuple[int, float]] = {}
+        self._claims: dict[str, str] = {}
 
     async def start(self) -> None:
         """Nothing to connect to."""
 
     async def close(self) -> None:
         self._counters.clear()
+        self._claims.clear()
 
     async def ping(self) -> None:
         """Always reachable."""
@@ -43,6 +45,17 @@ class MemoryBus:
 
     async def reset(self, key: str) -> None:
         self._counters.pop(key, None)
+
+    async def claim(self, name: str, owner: str) -> str | None:
+        current = self._claims.setdefault(name, owner)
+        return None if current == owner else current
+
+    async def release(self, name: str, owner: str) -> None:
+        if self._claims.get(name) == owner:
+            del self._claims[name]
+
+    async def holder(self, name: str) -> str | None:
+        return self._claims.get(name)
 
     def _live(self, key: str, now: float) -> tuple[int, float]:
         entry = self._counters.get(key)

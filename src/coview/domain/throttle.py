@@ -83,3 +83,12 @@ class Throttle:
         """Clear the failures of the subjects of kind ``user`` after a success."""
         if "user" in subjects:
             await self._counters.reset(self._key("user", subjects["user"]))
+
+JOIN_POLICY = ThrottlePolicy(
+    "join",
+    {
+        "agent": Limit(failures=10, window=300),
+        "address": Limit(failures=30, window=300),
+        "group": Limit(failures=200, window=300),
+    },
+)

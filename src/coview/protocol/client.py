@@ -51,7 +51,11 @@ class Welcomed:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """The server refused the start, join or resume; the endpoint is closed."""
+    """The server refused the start, join or resume; the endpoint is closed.
+
+    For a resume of a session that has ended, ``code`` is ``ended`` and ``message`` the end
+    reason.
+    """
 
     code: str
     message: str
@@ -228,6 +232,8 @@ class ClientEndpoint:
         self._resume_token = str(info.get("resume_token", ""))
         self._inbox = Inbox(_int(info, "downlink_last"))
         self._acked_sent = self._inbox.last
+        # Reliable messages sent before the welcome go now.
+        self._to_send.extend(item for _, item in self._outbox.after(self._outbox.acked))
         return [Welcomed(info, resumed=False)]
 
 

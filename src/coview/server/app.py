@@ -18,9 +18,11 @@ from coview.server.api.models import ERROR_RESPONSES
 from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
 from coview.server.health import router as health_router
+from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
 from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
 from coview.server.services import TOKEN_SECRET_NAME, Services
+from coview.server.ws import session_socket
 from coview.storage.database import Database
 
 log = logging.getLogger("coview.server")
@@ -49,10 +51,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = await open_services(config, metrics)
         app.state.services = svc
+        hub = SessionHub(svc)
+        app.state.hub = hub
+        await hub.start()
         log.info("ready", extra={"fields": {"version": __version__}})
         try:
             yield
         finally:
+            await hub.close()
             await svc.bus.close()
             await svc.database.close()
             log.info("stopped")
@@ -72,6 +78,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health_router)
+    app.add_api_websocket_route("/ws/v1/session", session_socket)
     web = files("coview.web")
     app.mount("/coview", StaticFiles(directory=str(web / "static")), name="assets")
     app.mount("/agent", StaticFiles(directory=str(web / "agent"), html=True), name="console")

@@ -47,16 +47,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Authenticate the caller from its bearer token or API key."""
-    if credentials is None:
-        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'",
-                                   code="unauthenticated")
-    svc = services(request)
-    token = credentials.credentials
+async def authenticate(svc: Services, token: str) -> Principal:
+    """The caller that a bearer token (agent token or API key) names, or AuthenticationFailed."""
     group_id = parse_api_key(token)
     if group_id is not None:
         group = await svc.database.get_group(group_id)
@@ -69,6 +61,17 @@ async def principal(
         raise AuthenticationFailed("the agent of this token no longer exists or is disabled",
                                    code="invalid_token")
     return Principal(agent.group_id, agent)
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Authenticate the caller from its bearer token or API key."""
+    if credentials is None:
+        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'",
+                                   code="unauthenticated")
+    return await authenticate(services(request), credentials.credentials)
 
 
 async def agent_principal(caller: Annotated[Principal, Depends(principal)]) -> Principal:

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,7 +22,14 @@ from coview.domain.settings import GroupSettings, parse_settings
 from coview.errors import Conflict, NotFound, Unavailable
 from coview.ids import AgentId, GroupId
 from coview.storage import migrate
-from coview.storage.schema import agents, audit_log, group_settings, groups, server_secrets
+from coview.storage.schema import (
+    agents,
+    audit_log,
+    group_settings,
+    groups,
+    server_secrets,
+    sessions,
+)
 
 log = logging.getLogger("coview.storage")
 
@@ -242,6 +250,44 @@ class Database:
             ).values(document=rows[STAGING], updated_at=utcnow(), updated_by=by))
         return parse_settings(staging), changed
 
+    # -- sessions -------------------------------------------------------------------------
+
+    async def start_session_record(self, *, session_id: str, group_id: GroupId, key: str,
+                                   session_type: str, parent_call_id: int | None,
+                                   report_errors: bool) -> int:
+        """Record a session's start; return its call ID."""
+        async with self._begin() as conn:
+            result = await conn.execute(sessions.insert().values(
+                session_id=session_id, group_id=group_id, session_key=key,
+                session_type=session_type, parent_call_id=parent_call_id or None,
+                started_at=utcnow(), report_errors=report_errors, errors="[]",
+            ).returning(sessions.c.call_id))
+            return int(result.scalar_one())
+
+    async def end_session_record(self, call_id: int, *, reason: str, peak_guests: int,
+                                 errors: list[str]) -> None:
+        async with self._begin() as conn:
+            await conn.execute(sessions.update().where(sessions.c.call_id == call_id).values(
+                ended_at=utcnow(), end_reason=reason, peak_guests=peak_guests,
+                errors=json.dumps(errors[:100]),
+            ))
+
+    async def get_session_record(self, group_id: GroupId, call_id: int) -> SessionRecord | None:
+        async with self._begin() as conn:
+            row = (await conn.execute(sa.select(sessions).where(
+                sessions.c.group_id == group_id, sessions.c.call_id == call_id))).first()
+        return _session(row) if row is not None else None
+
+    async def list_session_records(self, group_id: GroupId, *, limit: int,
+                                   before: int | None = None) -> list[SessionRecord]:
+        query = sa.select(sessions).where(sessions.c.group_id == group_id)
+        if before is not None:
+            query = query.where(sessions.c.call_id < before)
+        query = query.order_by(sessions.c.call_id.desc()).limit(limit)
+        async with self._begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_session(row) for row in rows]
+
     # -- audit ----------------------------------------------------------------------------
 
     async def audit(self, entry: AuditEntry) -> None:
@@ -267,8 +313,35 @@ class Database:
                            json.loads(r.details), r.entry_id, _aware(r.at)) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """What is kept of a session after it ends."""
+
+    call_id: int
+    session_id: str
+    group_id: GroupId
+    key: str
+    session_type: str
+    parent_call_id: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    peak_guests: int
+    errors: list[str]
+
+
 def _dump_privileges(privileges: frozenset[Privilege]) -> str:
     return json.dumps(sorted(p.value for p in privileges))
+
+
+def _session(row: sa.Row[Any]) -> SessionRecord:
+    return SessionRecord(
+        call_id=int(row.call_id), session_id=row.session_id, group_id=GroupId(row.group_id),
+        key=row.session_key, session_type=row.session_type, parent_call_id=row.parent_call_id,
+        started_at=_aware(row.started_at),
+        ended_at=_aware(row.ended_at) if row.ended_at else None, end_reason=row.end_reason,
+        peak_guests=int(row.peak_guests), errors=list(json.loads(row.errors)),
+    )
 
 
 def _agent(row: sa.Row[Any]) -> Agent:

@@ -1,0 +1,86 @@
+"""The first frame of a connection: ``start`` (a visitor), ``join`` (an agent), ``resume``.
+
+Every field is bounded; a frame that does not fit is refused with ``invalid_parameter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from coview.protocol.frames import ProtocolError
+
+KEY_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
+
+
+class _Hello(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    v: str = Field(max_length=16)
+
+
+class DisplayInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: str = Field(default="main", max_length=200)
+    width: int = Field(default=0, ge=0, le=16384)
+    height: int = Field(default=0, ge=0, le=16384)
+
+
+class StartHello(_Hello):
+    """A visitor starts a session."""
+
+    t: Literal["start"]
+    group_id: int = Field(ge=1, le=2**31 - 1)
+    key_kind: Literal["visitor", "random", "named"]
+    key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    token: str = Field(default="", max_length=4096)
+    name: str = Field(default="", max_length=100)
+    email: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=50)
+    max_guests: int = Field(default=0, ge=0, le=1000)
+    persist: bool | None = None
+    paused: bool = False
+    main_call_id: int = Field(default=0, ge=0)
+    report_errors: bool = False
+    presence_start: bool = False
+    session_type: str = Field(default="screenshare", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    client: str = Field(default="", max_length=100)
+
+
+class JoinHello(_Hello):
+    """An agent joins a session by key (or a visitor joins a child session by key)."""
+
+    t: Literal["join"]
+    key: str = Field(pattern=KEY_PATTERN)
+    token: str = Field(default="", max_length=4096)
+    group_id: int = Field(default=0, ge=0, le=2**31 - 1)
+    resume_token: str = Field(default="", max_length=200)
+    client: str = Field(default="", max_length=100)
+
+
+class ResumeHello(_Hello):
+    """Either side comes back after a drop."""
+
+    t: Literal["resume"]
+    session_id: str = Field(max_length=64)
+    token: str = Field(max_length=200)
+    a: int = Field(ge=0)
+
+
+Hello = StartHello | JoinHello | ResumeHello
+
+
+def parse_hello(header: dict[str, Any]) -> Hello:
+    """Validate a first frame's header; raise ProtocolError(code invalid_parameter)."""
+    kinds: dict[str, type[StartHello] | type[JoinHello] | type[ResumeHello]] = {
+        "start": StartHello, "join": JoinHello, "resume": ResumeHello}
+    model = kinds.get(str(header.get("t")))
+    if model is None:
+        raise ProtocolError("the first frame must be start, join or resume",
+                            code="invalid_parameter")
+    try:
+        return model.model_validate(header)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(f"{where}: {first['msg']}", code="invalid_parameter") from None

@@ -1,0 +1,615 @@
+"""The session hub: live sessions of this process, and the relay between their parties.
+
+A connection's first frame starts a session (a visitor), joins one (an agent) or resumes
+either. After that the hub routes frames: a visitor's reliable messages go once into the
+session's agent-bound log and out to every agent; its volatile frames (tiles, pointer) go to
+each agent's outbound queue, coalesced. Agents' reliable messages go into the visitor-bound log.
+The hub reads only frame headers; payloads pass through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coview.domain.agents import Agent, Privilege
+from coview.domain.audit import AuditAction
+from coview.domain.keys import random_key
+from coview.domain.sessions import (
+    Seat,
+    Session,
+    SessionEnded,
+    SessionEndReason,
+    SessionFull,
+)
+from coview.domain.settings import DuplicateKeyPolicy, GroupSettings, SessionLimitPolicy
+from coview.domain.throttle import JOIN_POLICY, Throttle
+from coview.domain.tokens import read_visitor_token
+from coview.errors import AuthenticationFailed, CoviewError, Throttled
+from coview.ids import GroupId
+from coview.protocol.frames import Frame, ProtocolError, decode_frame, encode_frame
+from coview.protocol.handshake import JoinHello, ResumeHello, StartHello, parse_hello
+from coview.protocol.reliability import Inbox, SessionLog
+from coview.protocol.version import VersionCheck, check_version
+from coview.server.auth import authenticate
+from coview.server.outbound import Outbound, OutboundOverflow
+from coview.server.services import Services
+from coview.storage.database import PRODUCTION
+
+log = logging.getLogger("coview.sessions")
+
+MAX_VISITOR_FRAME = 16 * 1024 * 1024
+MAX_AGENT_FRAME = 256 * 1024
+LOG_MAX_BYTES = 16 * 1024 * 1024
+LOG_MAX_ITEMS = 20_000
+
+# What each side may send after the handshake (anything else is a protocol error).
+VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "child", "error",
+                              "info", "gestures", "view"})
+VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
+AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "child",
+                            "show", "gesture"})
+AGENT_VOLATILE = frozenset({"ack", "pointer"})
+
+
+class Conn(Protocol):
+    """A client's transport as the hub sees it (a WebSocket or an HTTP tunnel)."""
+
+    outbound: Outbound
+    address: str
+    origin: str | None
+    host: str
+
+    def close(self) -> None:
+        """Close once what is queued has been written."""
+
+
+@dataclass(eq=False)
+class Party:
+    """One side of a session (the visitor, or an agent), connected or within its window."""
+
+    resume_token: str
+    conn: Conn | None = None
+    inbox: Inbox = field(default_factory=Inbox)
+    lost_at: float | None = None
+    num: int = 0  # 0: the visitor
+    agent: Agent | None = None
+
+
+@dataclass(eq=False)
+class LiveSession:
+    """A session running in this process."""
+
+    session: Session
+    settings: GroupSettings
+    visitor: Party
+    to_agents: SessionLog
+    to_visitor: SessionLog
+    agents: dict[int, Party] = field(default_factory=dict)
+    display: dict[str, Any] | None = None
+    paused: bool = False
+    rc_enabled: bool = False
+    report_errors: bool = False
+    errors: list[str] = field(default_factory=list)
+    visitor_info: dict[str, str] = field(default_factory=dict)
+    presence_start: bool = False
+
+    @property
+    def claim_name(self) -> str:
+        return f"key:{self.session.group_id}:{self.session.key}"
+
+    def state(self) -> dict[str, Any]:
+        """What a party joining or resyncing needs to know."""
+        return {
+            "display": self.display, "paused": self.paused, "rc_enabled": self.rc_enabled,
+            "guests": self.guests(), "visitor_connected": self.visitor.conn is not None,
+            "visitor": self.visitor_info,
+        }
+
+    def guests(self) -> dict[str, Any]:
+        agents = [
+            {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
+             "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value}
+            for p in self.agents.values() if p.agent is not None
+        ]
+        return {"count": len(agents), "agents": agents}
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Which party of which session a connection speaks for."""
+
+    live: LiveSession
+    party: Party
+
+    @property
+    def is_visitor(self) -> bool:
+        return self.party.num == 0
+
+
+class Refusal(CoviewError):
+    """A start, join or resume that the hub refuses; ``code`` goes to the client."""
+
+
+class SessionHub:
+    """Every live session of this process."""
+
+    def __init__(self, services: Services, *, clock: Callable[[], float] = time.monotonic,
+                 tick_seconds: float = 0.25) -> None:
+        self.svc = services
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.sessions: dict[str, LiveSession] = {}
+        self.ended: OrderedDict[str, str] = OrderedDict()
+        self.join_throttle = Throttle(services.bus, JOIN_POLICY)
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_forever(), name="coview-session-ticker")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for live in list(self.sessions.values()):
+            await self._end(live, SessionEndReason.ERROR, detail="the server is stopping")
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("session ticker failed")
+
+    async def tick(self) -> None:
+        """End sessions whose no-agent timeout or reconnect windows have passed."""
+        now = self.clock()
+        for live in list(self.sessions.values()):
+            if live.session.check_timeout(now):
+                await self._finish(live)
+                continue
+            window = live.settings.reconnect_window_seconds
+            if live.visitor.lost_at is not None and now >= live.visitor.lost_at + window:
+                await self._end(live, SessionEndReason.CONN_DROP)
+                continue
+            for party in list(live.agents.values()):
+                if party.lost_at is not None and now >= party.lost_at + window:
+                    await self._remove_agent(live, party)
+
+    # -- handshake -----------------------------------------------------------------------
+
+    async def open(self, conn: Conn, data: bytes) -> Attachment | None:
+        """Handle a connection's first frame; refuse (and close) or attach it."""
+        try:
+            frame = decode_frame(data, max_bytes=MAX_AGENT_FRAME)
+            hello = parse_hello(frame.header)
+            verdict = check_version(hello.v)
+            if verdict is VersionCheck.UPGRADE_REQUIRED:
+                raise Refusal(f"protocol {hello.v} is not supported; upgrade the client",
+                              code="upgrade_required")
+            if isinstance(hello, StartHello):
+                attachment = await self._start(conn, hello)
+            elif isinstance(hello, JoinHello):
+                attachment = await self._join(conn, hello)
+            else:
+                attachment = await self._resume(conn, hello)
+        except (Refusal, ProtocolError, AuthenticationFailed, Throttled) as exc:
+            self._refuse(conn, exc.code, exc.message)
+            return None
+        if verdict is VersionCheck.UPGRADE_AVAILABLE:
+            conn.outbound.put_reliable(encode_frame({"t": "upgrade_available"}))
+        return attachment
+
+    def _refuse(self, conn: Conn, code: str, message: str) -> None:
+        conn.outbound.put_reliable(encode_frame({"t": "refused", "code": code,
+                                                 "message": message}))
+        conn.outbound.close()
+        conn.close()
+
+    async def _production(self, group_id: GroupId) -> GroupSettings:
+        if await self.svc.database.get_group(group_id) is None:
+            raise Refusal(f"there is no group {group_id}", code="invalid_group")
+        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
+        return settings
+
+    async def _start(self, conn: Conn, hello: StartHello) -> Attachment:
+        group_id = GroupId(hello.group_id)
+        settings = await self._production(group_id)
+        if hello.key_kind == "random":
+            key = random_key(settings.random_key_length)
+        elif hello.key is None:
+            raise Refusal("a key is needed", code="invalid_parameter")
+        else:
+            key = hello.key
+        if hello.key_kind == "visitor" and settings.visitor_id_requires_token:
+            group = await self.svc.database.require_group(group_id)
+            try:
+                claims = read_visitor_token(group.visitor_token_secret, hello.token,
+                                            group_id=group_id, now=self.svc.now())
+            except AuthenticationFailed as exc:
+                raise Refusal(f"visitor token: {exc.message}", code=exc.code) from None
+            if claims.visitor_id != key:
+                raise Refusal("the visitor token is for another visitor ID",
+                              code="invalid_token")
+        session_id = uuid.uuid4().hex
+        key = await self._claim_key(group_id, key, session_id, settings,
+                                    random=hello.key_kind == "random")
+        try:
+            await self._enforce_limit(group_id, settings)
+            call_id = await self.svc.database.start_session_record(
+                session_id=session_id, group_id=group_id, key=key,
+                session_type=hello.session_type, parent_call_id=hello.main_call_id or None,
+                report_errors=hello.report_errors,
+            )
+        except BaseException:
+            await self.svc.bus.release(f"key:{group_id}:{key}", session_id)
+            raise
+        now = self.clock()
+        session = Session(
+            session_id=session_id, call_id=call_id, group_id=group_id, key=key,
+            started_at=now,
+            persist=settings.default_persist if hello.persist is None else hello.persist,
+            max_guests=hello.max_guests, no_agent_timeout=settings.no_agent_timeout_seconds,
+            parent_call_id=hello.main_call_id, session_type=hello.session_type,
+        )
+        live = LiveSession(
+            session=session, settings=settings,
+            visitor=Party(resume_token=secrets.token_urlsafe(24), conn=conn),
+            to_agents=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
+            to_visitor=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
+            paused=hello.paused, report_errors=hello.report_errors,
+            visitor_info={"name": hello.name, "email": hello.email, "phone": hello.phone},
+            presence_start=hello.presence_start,
+        )
+        self.sessions[session_id] = live
+        await self.svc.audit(group_id, AuditAction.SESSION_START, actor="visitor",
+                             address=conn.address, call_id=call_id,
+                             session_type=hello.session_type)
+        log.info("session started", extra={"fields": {"call_id": call_id,
+                                                      "group_id": group_id}})
+        conn.outbound.put_reliable(encode_frame({
+            "t": "welcome", "session_id": session_id, "call_id": call_id, "key": key,
+            "resume_token": live.visitor.resume_token, "downlink_last": 0, "a": 0,
+            "reconnect_window": settings.reconnect_window_seconds, "persist": session.persist,
+            "state": live.state(),
+        }))
+        return Attachment(live, live.visitor)
+
+    async def _claim_key(self, group_id: GroupId, key: str, session_id: str,
+                         settings: GroupSettings, *, random: bool) -> str:
+        for _ in range(20 if random else 1):
+            holder = await self.svc.bus.claim(f"key:{group_id}:{key}", session_id)
+            if holder is None:
+                return key
+            if random:
+                key = random_key(settings.random_key_length)
+                continue
+            if settings.duplicate_key_policy is DuplicateKeyPolicy.REFUSE:
+                break
+            existing = self.sessions.get(holder)
+            if existing is not None:
+                await self._end(existing, SessionEndReason.KILLED,
+                                detail="another session started with its key")
+            await self.svc.bus.release(f"key:{group_id}:{key}", holder)
+            if await self.svc.bus.claim(f"key:{group_id}:{key}", session_id) is None:
+                return key
+        raise Refusal(f"a session with key {key!r} is already running", code="dupkey")
+
+    async def _enforce_limit(self, group_id: GroupId, settings: GroupSettings) -> None:
+        running = sorted((live for live in self.sessions.values()
+                          if live.session.group_id == group_id and not live.session.ended),
+                         key=lambda live: live.session.started_at)
+        if len(running) < settings.max_sessions:
+            return
+        if settings.session_limit_policy is SessionLimitPolicy.REFUSE_NEW:
+            raise Refusal(f"the group allows {settings.max_sessions} simultaneous sessions",
+                          code="session_limit")
+        for live in running[: len(running) - settings.max_sessions + 1]:
+            await self._end(live, SessionEndReason.KILLED,
+                            detail="too many simultaneous sessions")
+
+    async def _join(self, conn: Conn, hello: JoinHello) -> Attachment:
+        principal = await authenticate(self.svc, hello.token)
+        agent = principal.agent
+        if agent is None:
+            raise Refusal("joining needs a signed-in agent", code="forbidden")
+        group_id = principal.group_id
+        subjects = {"agent": str(agent.agent_id), "address": conn.address,
+                    "group": str(group_id)}
+        await self.join_throttle.check(subjects)
+        holder = await self.svc.bus.holder(f"key:{group_id}:{hello.key}")
+        live = self.sessions.get(holder) if holder else None
+        if live is None or live.session.ended:
+            await self.join_throttle.record_failure(subjects)
+            await self.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
+                                 address=conn.address, reason="no session with this key")
+            raise Refusal("there is no session with this key in your group",
+                          code="not_found")
+        if conn.origin is not None and not _same_origin(conn):
+            raise Refusal("agents join from the Coview console's own origin", code="origin")
+        try:
+            seat = live.session.join(Seat(0, agent.agent_id, agent.username,
+                                          agent.display_name, agent.title, agent.role.value,
+                                          frozenset(p.value for p in agent.privileges)))
+        except (SessionFull, SessionEnded) as exc:
+            await self.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
+                                 address=conn.address, reason=exc.code)
+            raise Refusal(exc.message, code=exc.code) from None
+        party = Party(resume_token=secrets.token_urlsafe(24), conn=conn, num=seat.num,
+                      agent=agent)
+        live.agents[seat.num] = party
+        conn.outbound.put_reliable(encode_frame({
+            "t": "welcome", "session_id": live.session.session_id,
+            "call_id": live.session.call_id, "key": live.session.key, "num": seat.num,
+            "resume_token": party.resume_token, "downlink_last": live.to_agents.last_seq,
+            "a": 0, "reconnect_window": live.settings.reconnect_window_seconds,
+            "state": live.state(),
+        }))
+        self._announce_guests(live)
+        self._request_keyframe(live)
+        return Attachment(live, party)
+
+    async def _resume(self, conn: Conn, hello: ResumeHello) -> Attachment:
+        live = self.sessions.get(hello.session_id)
+        if live is None:
+            reason = self.ended.get(hello.session_id)
+            if reason is not None:
+                raise Refusal(reason, code="ended")
+            raise Refusal("there is no such session", code="not_found")
+        parties = [live.visitor, *live.agents.values()]
+        party = next((p for p in parties
+                      if secrets.compare_digest(p.resume_token, hello.token)), None)
+        if party is None:
+            raise Refusal("the resume token does not match", code="invalid_token")
+        if party.conn is not None:
+            party.conn.outbound.close()
+            party.conn.close()
+        party.conn, party.lost_at = conn, None
+        log_ = live.to_visitor if party.num == 0 else live.to_agents
+        resumed = log_.can_replay_after(hello.a)
+        conn.outbound.put_reliable(encode_frame({
+            "t": "welcome", "session_id": live.session.session_id,
+            "call_id": live.session.call_id, "key": live.session.key, "num": party.num,
+            "resumed": resumed, "a": party.inbox.last, "downlink_last": log_.last_seq,
+            "reconnect_window": live.settings.reconnect_window_seconds,
+            "state": live.state(),
+        }))
+        if resumed:
+            for _, item in log_.after(hello.a):
+                conn.outbound.put_reliable(item)
+        if party.num == 0:
+            self._publish(live, to_agents=True, header={"t": "visitor", "connected": True})
+        self._request_keyframe(live)
+        return Attachment(live, party)
+
+    # -- traffic -------------------------------------------------------------------------
+
+    async def receive(self, att: Attachment, data: bytes) -> None:
+        """Route one frame from an attached connection."""
+        live, party = att.live, att.party
+        if live.session.ended:
+            return
+        frame = decode_frame(data, max_bytes=MAX_VISITOR_FRAME if att.is_visitor
+                             else MAX_AGENT_FRAME)
+        reliable_types = VISITOR_RELIABLE if att.is_visitor else AGENT_RELIABLE
+        volatile_types = VISITOR_VOLATILE if att.is_visitor else AGENT_VOLATILE
+        seq = frame.header.get("s")
+        if seq is None:
+            if frame.type not in volatile_types:
+                raise ProtocolError(f"unexpected volatile {frame.type!r}")
+            if frame.type != "ack":
+                self._relay_volatile(live, att, frame, data)
+            return
+        if frame.type not in reliable_types or not isinstance(seq, int):
+            raise ProtocolError(f"unexpected reliable {frame.type!r}")
+        if not party.inbox.accept(seq):
+            return
+        conn = party.conn
+        if conn is not None:
+            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": seq}))
+        if att.is_visitor:
+            await self._from_visitor(live, frame, data)
+        else:
+            await self._from_agent(live, party, frame, data)
+
+    def _relay_volatile(self, live: LiveSession, att: Attachment, frame: Frame,
+                        data: bytes) -> None:
+        if not att.is_visitor:
+            return  # an agent's pointer is drawn only by the visitor's UI: not relayed yet
+        if frame.type == "tile":
+            if live.paused:
+                return  # a paused session sends no pixels (seed 000, pause)
+            h = frame.header
+            slot = ("tile", h.get("e"), h.get("x"), h.get("y"), h.get("w"), h.get("h"))
+            replaces = bool(h.get("key"))
+            for party in live.agents.values():
+                if party.conn is not None:
+                    party.conn.outbound.put_volatile(slot, data, replaces_all=replaces)
+        else:
+            for party in live.agents.values():
+                if party.conn is not None:
+                    party.conn.outbound.put_volatile(frame.type, data)
+
+    async def _from_visitor(self, live: LiveSession, frame: Frame, data: bytes) -> None:
+        kind, header = frame.type, frame.header
+        if kind == "end":
+            await self._end(live, SessionEndReason.THIS_SIDE)
+            return
+        if kind == "error":
+            if live.report_errors and len(live.errors) < 100:
+                live.errors.append(str(header.get("message", ""))[:500])
+            return
+        if kind == "rc":
+            enabled = bool(header.get("enabled"))
+            if enabled and not live.settings.remote_control_enabled:
+                self._publish(live, to_agents=False,
+                              header={"t": "rc_disabled",
+                                      "message": "remote control is off for this group"})
+                return
+            live.rc_enabled = enabled
+            if enabled:
+                await self.svc.audit(live.session.group_id, AuditAction.REMOTE_CONTROL_GRANTED,
+                                     actor="visitor", address=_address(live.visitor),
+                                     call_id=live.session.call_id,
+                                     agents=sorted(live.agents))
+        elif kind == "paused":
+            live.paused = bool(header.get("paused"))
+            for party in live.agents.values():
+                if party.conn is not None and live.paused:
+                    party.conn.outbound.clear_volatile()
+        elif kind == "display":
+            live.display = {k: header[k] for k in ("name", "width", "height", "e", "index",
+                                                     "kind") if k in header}
+        self._publish_raw(live, to_agents=True, inner=data, sender=0)
+
+    async def _from_agent(self, live: LiveSession, party: Party, frame: Frame,
+                          data: bytes) -> None:
+        kind = frame.type
+        if kind == "leave":
+            await self._remove_agent(live, party)
+            return
+        if kind == "end":
+            await self._end(live, SessionEndReason.OTHER_SIDE)
+            return
+        if kind == "input":
+            agent = party.agent
+            allowed = (live.rc_enabled and live.settings.remote_control_enabled
+                       and agent is not None and Privilege.REMOTE_CONTROL in agent.privileges)
+            if not allowed:
+                self._send_to(party, {"t": "rc_refused",
+                                      "message": "remote control is not enabled"})
+                return
+        if kind == "rc_request":
+            agent = party.agent
+            if agent is None or Privilege.REMOTE_CONTROL not in agent.privileges:
+                self._send_to(party, {"t": "rc_refused",
+                                      "message": "you do not have the remote control "
+                                                 "privilege"})
+                return
+        self._publish_raw(live, to_agents=False, inner=data, sender=party.num)
+        if kind in ("message", "gesture", "child", "show"):
+            # Other agents see what their colleagues do in the session too.
+            self._publish_raw(live, to_agents=True, inner=data, sender=party.num)
+
+    def _send_to(self, party: Party, header: dict[str, Any]) -> None:
+        """Tell one party something now (not logged: it is not replayed after a resume)."""
+        if party.conn is not None:
+            party.conn.outbound.put_reliable(encode_frame(header))
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _publish(self, live: LiveSession, *, to_agents: bool, header: dict[str, Any]) -> None:
+        self._publish_raw(live, to_agents=to_agents, inner=encode_frame(header), sender=-1)
+
+    def _publish_raw(self, live: LiveSession, *, to_agents: bool, inner: bytes,
+                     sender: int) -> None:
+        """Append a message once to a direction's log and queue it for each reader."""
+        log_ = live.to_agents if to_agents else live.to_visitor
+        seq = log_.last_seq + 1
+        wrapped = encode_frame({"t": "r", "s": seq, "from": sender}, inner)
+        log_.append(wrapped)
+        readers = list(live.agents.values()) if to_agents else [live.visitor]
+        for party in readers:
+            if party.conn is None:
+                continue
+            try:
+                party.conn.outbound.put_reliable(wrapped)
+            except OutboundOverflow:
+                # Too slow: drop the connection; the client resumes from the log.
+                party.conn.outbound.close()
+                party.conn.close()
+
+    def _announce_guests(self, live: LiveSession) -> None:
+        guests = live.guests()
+        for to_agents in (True, False):
+            self._publish(live, to_agents=to_agents, header={"t": "guests", **guests})
+
+    def _request_keyframe(self, live: LiveSession) -> None:
+        conn = live.visitor.conn
+        if conn is not None and live.agents:
+            conn.outbound.put_volatile("keyframe", encode_frame({"t": "keyframe"}))
+
+    # -- leaving and ending --------------------------------------------------------------
+
+    async def lost(self, att: Attachment, conn: Conn) -> None:
+        """A connection closed: keep the party's place for the reconnect window."""
+        party = att.party
+        if party.conn is not conn:
+            return  # already replaced by a resumed connection
+        party.conn = None
+        if att.live.session.ended:
+            return
+        party.lost_at = self.clock()
+        if att.is_visitor:
+            self._publish(att.live, to_agents=True, header={"t": "visitor", "connected": False})
+
+    async def _remove_agent(self, live: LiveSession, party: Party) -> None:
+        live.agents.pop(party.num, None)
+        if party.conn is not None:
+            party.conn.outbound.put_reliable(encode_frame({"t": "left"}))
+            party.conn.outbound.close()
+            party.conn.close()
+        if live.session.leave(party.num, self.clock()):
+            await self._finish(live)
+        else:
+            self._announce_guests(live)
+
+    async def end_session(self, live: LiveSession, reason: SessionEndReason) -> None:
+        await self._end(live, reason)
+
+    async def _end(self, live: LiveSession, reason: SessionEndReason, *,
+                   detail: str = "") -> None:
+        if live.session.end(reason, self.clock()):
+            if detail and live.report_errors:
+                live.errors.append(detail)
+            await self._finish(live, detail=detail)
+
+    async def _finish(self, live: LiveSession, *, detail: str = "") -> None:
+        """Tell everyone the session ended, close, release the key, keep the record."""
+        session = live.session
+        reason = session.end_reason or SessionEndReason.ERROR
+        if self.sessions.pop(session.session_id, None) is None:
+            return
+        self.ended[session.session_id] = reason.value
+        while len(self.ended) > 10_000:
+            self.ended.popitem(last=False)
+        for to_agents in (True, False):
+            self._publish(live, to_agents=to_agents,
+                          header={"t": "ended", "reason": reason.value, "detail": detail})
+        for party in [live.visitor, *live.agents.values()]:
+            if party.conn is not None:
+                party.conn.outbound.close()
+                party.conn.close()
+        await self.svc.bus.release(live.claim_name, session.session_id)
+        try:
+            await self.svc.database.end_session_record(
+                session.call_id, reason=reason.value, peak_guests=session.peak_guests,
+                errors=live.errors if live.report_errors else [])
+            await self.svc.audit(session.group_id, AuditAction.SESSION_END, actor="coview",
+                                 address="", call_id=session.call_id, reason=reason.value)
+        except CoviewError:
+            log.warning("could not record the end of a session",
+                        extra={"fields": {"call_id": session.call_id}})
+        log.info("session ended", extra={"fields": {"call_id": session.call_id,
+                                                    "reason": reason.value}})
+
+
+def _address(party: Party) -> str:
+    return party.conn.address if party.conn is not None else ""
+
+
+def _same_origin(conn: Conn) -> bool:
+    origin = conn.origin or ""
+    return origin.split("://", 1)[-1] == conn.host

@@ -1,0 +1,108 @@
+"""The session WebSocket: ``/ws/v1/session``, one frame per binary message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from coview.errors import CoviewError
+from coview.ids import GroupId
+from coview.protocol.frames import ProtocolError, encode_frame
+from coview.server.hub import Attachment, SessionHub
+from coview.server.outbound import Outbound
+from coview.storage.database import PRODUCTION
+
+log = logging.getLogger("coview.ws")
+
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class WebSocketConn:
+    """A WebSocket client as the hub sees it: an outbound queue and a writer task."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.address = websocket.client.host if websocket.client else "unknown"
+        self.origin = websocket.headers.get("origin")
+        self.host = websocket.headers.get("host", "")
+        self.outbound = Outbound(max_reliable_bytes=64 * 1024 * 1024,
+                                 max_volatile_bytes=32 * 1024 * 1024)
+        self._closing = False
+
+    async def write_forever(self) -> None:
+        """Write queued frames until the queue closes, then close the socket."""
+        try:
+            while (frame := await self.outbound.get()) is not None:
+                await self.websocket.send_bytes(frame)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            if self.websocket.application_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(RuntimeError, OSError):
+                    await self.websocket.close()
+
+    def close(self) -> None:
+        self._closing = True
+        self.outbound.close()
+
+
+async def origin_allowed(websocket: WebSocket, hub: SessionHub) -> bool:
+    """Browsers send Origin: allow the server's own pages, and a group's trusted origins
+    when the URL names the group (``?group_id=``); native clients send none."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    if origin.split("://", 1)[-1] == websocket.headers.get("host", ""):
+        return True
+    group = websocket.query_params.get("group_id", "")
+    if not group.isdigit() or not 1 <= int(group) <= 2**31 - 1:
+        return False
+    try:
+        if await hub.svc.database.get_group(GroupId(int(group))) is None:
+            return False
+        settings, _, _ = await hub.svc.database.get_settings(GroupId(int(group)), PRODUCTION)
+    except CoviewError:
+        return False
+    return origin in settings.trusted_origins
+
+
+async def session_socket(websocket: WebSocket) -> None:
+    """Serve one session connection."""
+    hub: SessionHub = websocket.app.state.hub
+    if not await origin_allowed(websocket, hub):
+        await websocket.close(code=1008, reason="origin not allowed")
+        return
+    await websocket.accept()
+    conn = WebSocketConn(websocket)
+    writer = asyncio.create_task(conn.write_forever())
+    attachment: Attachment | None = None
+    try:
+        first = await asyncio.wait_for(_receive_bytes(websocket), HANDSHAKE_TIMEOUT)
+        attachment = await hub.open(conn, first)
+        while attachment is not None and not conn.outbound.closed:
+            await hub.receive(attachment, await _receive_bytes(websocket))
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    except ProtocolError as exc:
+        log.info("protocol error", extra={"fields": {"code": exc.code, "error": exc.message}})
+        conn.outbound.put_reliable(encode_frame({"t": "error", "code": exc.code,
+                                                 "message": exc.message}))
+    finally:
+        if attachment is not None:
+            await hub.lost(attachment, conn)
+        conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer, 5)
+
+
+async def _receive_bytes(websocket: WebSocket) -> bytes:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    data = message.get("bytes")
+    if data is None:
+        raise ProtocolError("frames are binary messages")
+    return bytes(data)
