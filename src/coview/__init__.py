@@ -1,7 +1,69 @@
-"""Coview: self-hostable live screen share, cobrowse and presence for customer support."""
+"""Coview: self-hostable live screen share, cobrowse and presence for customer support.
+
+The visitor SDK (``Visitor``) and the agent client (``Agent``) load their dependencies on
+first use, so that ``import coview`` stays cheap for the server and the command line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from coview.errors import CoviewError
 
 __version__ = "0.1.0"
 
-__all__ = ["CoviewError", "__version__"]
+if TYPE_CHECKING:
+    from coview.client.agent import Agent, AgentSession, JoinRefused
+    from coview.client.events import (
+        RANDOM_KEY,
+        DisplayParams,
+        Event,
+        EventCode,
+        EventType,
+        SessionEndReason,
+        SessionInfo,
+        StartParams,
+    )
+    from coview.client.visitor import Visitor
+
+_LAZY = {
+    "Visitor": "coview.client.visitor",
+    "Agent": "coview.client.agent",
+    "AgentSession": "coview.client.agent",
+    "JoinRefused": "coview.client.agent",
+    "RANDOM_KEY": "coview.client.events",
+    "DisplayParams": "coview.client.events",
+    "Event": "coview.client.events",
+    "EventCode": "coview.client.events",
+    "EventType": "coview.client.events",
+    "SessionEndReason": "coview.client.events",
+    "SessionInfo": "coview.client.events",
+    "StartParams": "coview.client.events",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coview' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "RANDOM_KEY",
+    "Agent",
+    "AgentSession",
+    "CoviewError",
+    "DisplayParams",
+    "Event",
+    "EventCode",
+    "EventType",
+    "JoinRefused",
+    "SessionEndReason",
+    "SessionInfo",
+    "StartParams",
+    "Visitor",
+    "__version__",
+]

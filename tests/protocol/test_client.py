@@ -114,6 +114,14 @@ def test_window_expiry_closes() -> None:
     assert endpoint.state is ClientState.CLOSED
 
 
+def test_the_server_sets_the_window() -> None:
+    """The reconnect window is the one the server's welcome announces (the group setting)."""
+    endpoint = ClientEndpoint({"t": "start"}, reconnect_window=60)
+    endpoint.transport_opened(0)
+    endpoint.receive(welcome(reconnect_window=5), 0)
+    assert endpoint.transport_lost(10) == [ConnectionLost(15)]
+
+
 def test_resume_without_replay_resets_the_downlink() -> None:
     """If the server cannot replay, the welcome starts the downlink afresh with its state."""
     endpoint = opened()

@@ -31,7 +31,7 @@ class Screen:
     def _mss(self) -> Any:
         grabber = getattr(self._local, "mss", None)
         if grabber is None:
-            grabber = mss.mss()
+            grabber = mss.MSS()
             self._local.mss = grabber
         return grabber
 

@@ -51,7 +51,8 @@ def dirty_tiles(frame: Frame, previous: Frame) -> npt.NDArray[np.bool_]:
     rows, cols = -(-height // TILE), -(-width // TILE)
     padded = np.zeros((rows * TILE, cols * TILE), dtype=bool)
     padded[:height, :width] = changed
-    result: npt.NDArray[np.bool_] = np.asarray(padded.reshape(rows, TILE, cols, TILE).any(axis=(1, 3)))
+    tiles = padded.reshape(rows, TILE, cols, TILE).any(axis=(1, 3))
+    result: npt.NDArray[np.bool_] = np.asarray(tiles)
     return result
 
 

@@ -12,7 +12,7 @@ import secrets
 
 from coview.errors import InvalidInput
 
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,50}")  # use with fullmatch
 MIN_RANDOM_KEY_LENGTH = 4
 MAX_RANDOM_KEY_LENGTH = 12
 

@@ -228,6 +228,9 @@ class ClientEndpoint:
                 events.append(Welcomed(info, resumed=False))
             return events
         self._set_state(ClientState.OPEN)
+        window = info.get("reconnect_window")
+        if isinstance(window, int | float) and not isinstance(window, bool) and window > 0:
+            self.reconnect_window = float(window)  # the group's setting, said by the server
         self.session_id = str(info.get("session_id", ""))
         self._resume_token = str(info.get("resume_token", ""))
         self._inbox = Inbox(_int(info, "downlink_last"))

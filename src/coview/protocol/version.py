@@ -32,3 +32,18 @@ def check_version(client: str, server: tuple[int, int] = PROTOCOL_VERSION) -> Ve
     if minor < server[1]:
         return VersionCheck.UPGRADE_AVAILABLE
     return VersionCheck.OK
+
+
+def sdk_is_older(client: str, server_version: str) -> bool:
+    """Whether a client string like ``coview-python/0.1.0`` names an SDK older than the
+    server's own version (so that a newer SDK is available)."""
+    _, _, version = client.rpartition("/")
+
+    def parts(text: str) -> tuple[int, ...]:
+        numbers = []
+        for piece in text.split(".")[:3]:
+            digits = "".join(c for c in piece if c.isdigit())
+            numbers.append(int(digits) if digits else 0)
+        return tuple(numbers)
+
+    return bool(version) and parts(version) < parts(server_version)

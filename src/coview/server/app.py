@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from coview import __version__
 from coview.bus.memory import MemoryBus
-from coview.server.api import agents, audit, auth, settings, visitor_tokens
+from coview.server.api import agents, audit, auth, sessions, settings, visitor_tokens
 from coview.server.api.models import ERROR_RESPONSES
 from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
@@ -74,7 +74,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    for module in (auth, agents, settings, audit, visitor_tokens):
+    for module in (auth, agents, settings, audit, sessions, visitor_tokens):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health_router)

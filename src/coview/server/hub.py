@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from coview import __version__
 from coview.domain.agents import Agent, Privilege
 from coview.domain.audit import AuditAction
 from coview.domain.keys import random_key
@@ -38,7 +39,7 @@ from coview.ids import GroupId
 from coview.protocol.frames import Frame, ProtocolError, decode_frame, encode_frame
 from coview.protocol.handshake import JoinHello, ResumeHello, StartHello, parse_hello
 from coview.protocol.reliability import Inbox, SessionLog
-from coview.protocol.version import VersionCheck, check_version
+from coview.protocol.version import VersionCheck, check_version, sdk_is_older
 from coview.server.auth import authenticate
 from coview.server.outbound import Outbound, OutboundOverflow
 from coview.server.services import Services
@@ -208,8 +209,10 @@ class SessionHub:
         except (Refusal, ProtocolError, AuthenticationFailed, Throttled) as exc:
             self._refuse(conn, exc.code, exc.message)
             return None
-        if verdict is VersionCheck.UPGRADE_AVAILABLE:
-            conn.outbound.put_reliable(encode_frame({"t": "upgrade_available"}))
+        client = getattr(hello, "client", "")
+        if verdict is VersionCheck.UPGRADE_AVAILABLE or sdk_is_older(client, __version__):
+            conn.outbound.put_reliable(encode_frame({"t": "upgrade_available",
+                                                     "version": __version__}))
         return attachment
 
     def _refuse(self, conn: Conn, code: str, message: str) -> None:

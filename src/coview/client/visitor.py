@@ -1,0 +1,591 @@
+"""``coview.Visitor``: the screen share visitor SDK (seed 000).
+
+The SDK runs its network and capture on a background thread with an asyncio loop; public
+methods return at once and report through events, which listeners receive on that thread.
+``wait_for`` lets scripts and tests wait for an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any
+
+from coview import __version__
+from coview.client.capture import Display, Screen, scaled
+from coview.client.connection import CantConnect, SessionConnection
+from coview.client.events import (
+    RANDOM_KEY,
+    DisplayParams,
+    Event,
+    EventCode,
+    SessionInfo,
+    StartParams,
+)
+from coview.client.tiles import Frame, Rect, TileEncoder, black_out
+from coview.domain.keys import KEY_PATTERN
+from coview.domain.sessions import SessionEndReason
+from coview.protocol import client as proto
+
+log = logging.getLogger("coview.visitor")
+
+Listener = Callable[[Event], None]
+WindowRect = Callable[[], tuple[int, int, int, int] | None]
+
+MAX_FPS = 20.0
+IDLE_POLL = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Mask:
+    """A region never shown: a fixed rectangle, or a window's rectangle asked each frame.
+
+    ``roles``: agent roles it applies to (empty: every agent). The SDK sends one picture to
+    every agent, so a mask for some roles is applied whenever any agent of those roles (or of
+    an unknown role) is in the session.
+    """
+
+    mask_id: int
+    rect: Rect | None
+    window: WindowRect | None
+    roles: frozenset[str]
+
+
+class Visitor:
+    """The visitor side of screen share sessions."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server.rstrip("/")
+        self._listeners: list[Listener] = []
+        self._history: deque[Event] = deque(maxlen=1000)
+        self._seen = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="coview-visitor",
+                                        daemon=True)
+        self._thread.start()
+        self._screen = Screen()
+        self._group_id = 0
+        self._visitor_id = ""
+        self._token = ""
+        self._identity: dict[str, str] = {}
+        self._initialized = False
+        self._use_default_ui = True
+        self._session: _Share | None = None
+        self._masks: dict[int, Mask] = {}
+        self._mask_ids = itertools.count(1)
+        self._app_window: WindowRect | None = None
+        self.terms_url = "https://coview.example.com/terms"
+        self.ui_factory: Callable[[Visitor], Any] | None = None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(event)`` for every event (on the SDK's thread)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _fire(self, code: EventCode, message: str = "", **properties: object) -> None:
+        event = Event(code, message, {k: str(v) for k, v in properties.items()})
+        with self._seen:
+            self._history.append(event)
+            self._seen.notify_all()
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("an event listener failed")
+
+    def wait_for(self, code: EventCode, timeout: float = 10.0,
+                 predicate: Callable[[Event], bool] | None = None) -> Event:
+        """Wait for (and consume) the first event of ``code`` not yet waited for."""
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while True:
+                for event in self._history:
+                    if event.code is code and (predicate is None or predicate(event)):
+                        self._history.remove(event)
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no {code.name} within {timeout} s")
+                self._seen.wait(remaining)
+
+    def events(self) -> list[Event]:
+        """The events not yet consumed by ``wait_for`` (oldest first)."""
+        with self._seen:
+            return list(self._history)
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def init(self, group_id: int, token: str = "", name: str = "", email: str = "",
+             phone: str = "", visitor_id: str = "") -> None:
+        """Say which group, and (after the application's login) which visitor, this is.
+
+        May be called again after login with a visitor ID (seed 001).
+        """
+        if not isinstance(group_id, int) or not 1 <= group_id <= 2**31 - 1:
+            self._fire(EventCode.INVALID_PARAMETER, "group_id must be a positive number")
+            return
+        if visitor_id and not KEY_PATTERN.fullmatch(visitor_id):
+            self._fire(EventCode.INVALID_PARAMETER,
+                       "visitor_id must be 1 to 50 letters, digits, '_' or '-'")
+            return
+        if self._initialized and group_id != self._group_id:
+            self._fire(EventCode.INVALID_PARAMETER, "init again with the same group ID")
+            return
+        self._group_id, self._visitor_id, self._token = group_id, visitor_id, token
+        self._identity = {"name": name[:100], "email": email[:200], "phone": phone[:50]}
+        self._initialized = True
+        self._fire(EventCode.VISITOR_INITIALIZED)
+
+    @property
+    def group_id(self) -> int:
+        return self._group_id
+
+    @property
+    def visitor_id(self) -> str:
+        return self._visitor_id
+
+    def default_ui(self, enabled: bool) -> None:
+        """Show the SDK's own window (terms, key, controls), or let the application do it."""
+        self._use_default_ui = bool(enabled)
+
+    @property
+    def uses_default_ui(self) -> bool:
+        return self._use_default_ui
+
+    def set_application_window(self, rect: WindowRect | None) -> None:
+        """Tell the SDK where the application's window is (for ``display_name="application"``
+        and for masking whole windows): a callable returning (x, y, width, height) on the
+        virtual screen, or None while the window is not shown."""
+        self._app_window = rect
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def start_session(self, arg: str | StartParams | None = None) -> None:
+        """Start a screen share session.
+
+        No argument: under the visitor ID if ``init`` had one, else a random key. A string:
+        that key (``coview.RANDOM_KEY`` for a random one). ``StartParams``: everything.
+        """
+        if not self._initialized:
+            self._fire(EventCode.INVALID_STATE, "call init before start_session")
+            return
+        if self._session is not None:
+            self._fire(EventCode.INVALID_STATE, "a session is already running")
+            return
+        if arg is None:
+            params = StartParams(key=self._visitor_id or RANDOM_KEY)
+        elif isinstance(arg, str):
+            params = StartParams(key=arg)
+        elif isinstance(arg, StartParams):
+            params = arg if arg.key else replace(arg, key=self._visitor_id or RANDOM_KEY)
+        else:
+            self._fire(EventCode.INVALID_PARAMETER, "start_session takes a key or StartParams")
+            return
+        problem = _check_params(params)
+        if problem:
+            self._fire(EventCode.INVALID_PARAMETER, problem)
+            return
+        if params.key == RANDOM_KEY:
+            kind, key = "random", None
+        elif params.key == self._visitor_id:
+            kind, key = "visitor", params.key
+        else:
+            kind, key = "named", params.key
+        hello: dict[str, Any] = {
+            "t": "start", "group_id": self._group_id, "key_kind": kind, "key": key,
+            "token": self._token, **self._identity, "max_guests": params.max_guests,
+            "persist": params.persist, "paused": params.paused,
+            "main_call_id": params.main_call_id, "report_errors": params.report_errors,
+            "presence_start": params.presence_start, "client": f"coview-python/{__version__}",
+        }
+        share = _Share(self, hello, params)
+        self._session = share
+        self._submit(share.run())
+
+    def end_session(self) -> None:
+        """End the session; SESSION_ENDED follows (wait for it before starting another)."""
+        share = self._session
+        if share is None:
+            self._fire(EventCode.INVALID_STATE, "there is no session to end")
+            return
+        self._submit(share.end())
+
+    def pause(self, paused: bool) -> None:
+        """Pause (agents see a white screen with a message; no pixels are sent) or resume."""
+        share = self._require_session()
+        if share is not None:
+            self._submit(share.set_paused(bool(paused)))
+
+    def enable_rc(self, enabled: bool) -> None:
+        """Let agents with the remote control privilege control this display, or stop them."""
+        share = self._require_session()
+        if share is not None:
+            self._submit(share.set_rc(bool(enabled)))
+
+    def show_display(self, display: DisplayParams) -> None:
+        """Switch what is shown, live."""
+        share = self._require_session()
+        if share is None:
+            return
+        problem = _check_display(display)
+        if problem:
+            self._fire(EventCode.INVALID_PARAMETER, problem)
+            return
+        share.display = display
+        share.force_key = True
+
+    def close_child_session(self, session_type: str) -> None:
+        """Close the child session of ``session_type`` (e.g. ``"agentVideo"``)."""
+        share = self._require_session()
+        if share is not None:
+            self._submit(share.close_child(session_type))
+
+    def session_info(self) -> SessionInfo:
+        """The running session (``call_id`` 0 when none)."""
+        share = self._session
+        return share.info() if share is not None else SessionInfo()
+
+    def _require_session(self) -> _Share | None:
+        if self._session is None:
+            self._fire(EventCode.INVALID_STATE, "there is no session")
+        return self._session
+
+    def _submit(self, coro: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _session_over(self, share: _Share) -> None:
+        if self._session is share:
+            self._session = None
+
+    # -- masking ---------------------------------------------------------------------------
+
+    def add_mask(self, rect: tuple[int, int, int, int] | None = None, *,
+                 window: WindowRect | None = None, roles: list[str] | None = None) -> int:
+        """Never show a rectangle (virtual-screen x, y, width, height) or a window; return
+        the mask's id. ``roles``: only for agents of these roles (default: every agent)."""
+        if (rect is None) == (window is None):
+            raise ValueError("give a rectangle or a window, not both")
+        mask_id = next(self._mask_ids)
+        self._masks[mask_id] = Mask(mask_id, Rect(*rect) if rect else None, window,
+                                    frozenset(roles or ()))
+        if self._session is not None:
+            self._session.force_key = True
+        return mask_id
+
+    def remove_mask(self, mask_id: int) -> None:
+        self._masks.pop(mask_id, None)
+
+    def masks(self) -> list[Mask]:
+        return list(self._masks.values())
+
+    # -- displays --------------------------------------------------------------------------
+
+    def display_count(self) -> int:
+        """Monitors available to show."""
+        return len(self._screen.displays())
+
+    def main_monitor(self) -> int:
+        """The index of the primary monitor."""
+        return 0
+
+    def display_type(self, index: int) -> str:
+        """``"Monitor"`` (devices and webcams are not captured on this platform)."""
+        self._display(index)
+        return "Monitor"
+
+    def display_name(self, index: int) -> str:
+        """A name to pass as ``DisplayParams.display_name``."""
+        return self._display(index).name
+
+    def identify_monitors(self, seconds: float = 3.0) -> None:
+        """Draw each monitor's number on it for a few seconds."""
+        from coview.client.ui import identify_monitors
+
+        identify_monitors(self._screen.displays(), seconds)
+
+    def _display(self, index: int) -> Display:
+        displays = self._screen.displays()
+        if not 0 <= index < len(displays):
+            raise IndexError(f"there are {len(displays)} displays")
+        return displays[index]
+
+    def close(self) -> None:
+        """End any session and stop the SDK's thread."""
+        share = self._session
+        if share is not None:
+            with contextlib.suppress(Exception):
+                self._submit(share.end()).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
+def _check_params(params: StartParams) -> str:
+    if params.key != RANDOM_KEY and not KEY_PATTERN.fullmatch(params.key):
+        return "the key must be 1 to 50 letters, digits, '_' or '-', or coview.RANDOM_KEY"
+    if not 0 <= params.max_guests <= 1000:
+        return "max_guests must be 0 to 1000"
+    if params.main_call_id < 0:
+        return "main_call_id must not be negative"
+    return _check_display(params.display)
+
+
+def _check_display(display: DisplayParams) -> str:
+    if not 0.05 <= display.scale <= 4:
+        return "scale must be 0.05 to 4"
+    if display.capture_width < 0 or display.capture_height < 0:
+        return "capture_width and capture_height must not be negative"
+    if not display.display_name:
+        return "display_name must not be empty"
+    return ""
+
+
+class _Share:
+    """One running screen share session, on the SDK's loop."""
+
+    def __init__(self, visitor: Visitor, hello: dict[str, Any], params: StartParams) -> None:
+        self.v = visitor
+        self.params = params
+        self.display = params.display
+        self.conn = SessionConnection(visitor.server, hello, self._on_event)
+        self.key = ""
+        self.call_id = 0
+        self.guests: dict[str, Any] = {"count": 0, "agents": []}
+        self.paused = params.paused
+        self.rc_enabled = False
+        self.connected = False
+        self.force_key = True
+        self.epoch = 0
+        self.shown: tuple[str, int, int] | None = None
+        self.device_gone = False
+        self.encoder = TileEncoder()
+        self.ended = False
+        self._capture: asyncio.Task[None] | None = None
+        self.sent_tiles = 0
+
+    async def run(self) -> None:
+        try:
+            await self.conn.run()
+        except CantConnect as exc:
+            self.v._fire(EventCode.START_SESSION_FAILED, str(exc), error="cant_connect")
+            self._over(SessionEndReason.CANT_CONNECT)
+        except Exception as exc:
+            log.exception("the session failed")
+            self.v._fire(EventCode.EXCEPTION, f"{type(exc).__name__}: {exc}")
+            self._over(SessionEndReason.ERROR)
+        else:
+            if not self.ended and self.connected:
+                self._over(SessionEndReason.CONN_DROP)
+
+    def _over(self, reason: SessionEndReason | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self._capture is not None:
+            self._capture.cancel()
+        self.v._session_over(self)
+        if reason is not None:
+            self.v._fire(EventCode.SESSION_ENDED, reason=reason.value)
+
+    async def _on_event(self, event: proto.Event) -> None:
+        fire = self.v._fire
+        if isinstance(event, proto.Welcomed):
+            if not self.connected:
+                self.connected = True
+                info = event.info
+                self.key, self.call_id = str(info.get("key")), int(info.get("call_id", 0))
+                self._apply_guests(info.get("state", {}).get("guests", {}))
+                fire(EventCode.CONNECTED_TO_SESSION, sessionkey=self.key, callid=self.call_id)
+                await self.conn.send({"t": "paused", "paused": self.paused}, reliable=True)
+                self._capture = asyncio.create_task(self._capture_forever())
+        elif isinstance(event, proto.Refused):
+            await self._refused(event)
+        elif isinstance(event, proto.ConnectionLost):
+            fire(EventCode.CONNECTION_WARNING, "the connection dropped; reconnecting")
+        elif isinstance(event, proto.ConnectionRestored):
+            self.force_key = True
+            fire(EventCode.CLEAR_WARNING)
+        elif isinstance(event, proto.ConnectionExpired):
+            await self.conn.close()
+            self._over(SessionEndReason.CONN_DROP)
+        elif isinstance(event, proto.Delivered):
+            await self._message(event)
+
+    async def _refused(self, event: proto.Refused) -> None:
+        fire = self.v._fire
+        if event.code == "ended":
+            self._over(_reason(event.message))
+            return
+        if event.code == "upgrade_required":
+            fire(EventCode.UPGRADE_REQUIRED, event.message)
+        fire(EventCode.START_SESSION_FAILED, event.message, error=event.code)
+        self._over(None)
+
+    def _apply_guests(self, guests: dict[str, Any]) -> None:
+        count = int(guests.get("count", 0))
+        changed = count != self.guests["count"]
+        self.guests = {"count": count, "agents": list(guests.get("agents", []))}
+        if changed:
+            self.v._fire(EventCode.GUEST_COUNT_CHANGE, count=count)
+
+    async def _message(self, event: proto.Delivered) -> None:
+        fire = self.v._fire
+        h, kind = event.header, str(event.header.get("t"))
+        if kind == "guests":
+            self._apply_guests(h)
+        elif kind == "ended":
+            await self.conn.close()
+            self._over(_reason(str(h.get("reason"))))
+        elif kind == "keyframe":
+            self.force_key = True
+        elif kind == "message":
+            props = h.get("properties", {})
+            fire(EventCode.MESSAGE_RECEIVED, **{str(k): str(v) for k, v in props.items()})
+        elif kind == "rc_request":
+            fire(EventCode.MESSAGE_RECEIVED, "an agent asks for remote control",
+                 coview="rc_request", agent=str(h.get("username", "")))
+        elif kind == "rc_disabled":
+            self.rc_enabled = False
+            fire(EventCode.RC_DISABLED, str(h.get("message", "")))
+        elif kind == "upgrade_available":
+            fire(EventCode.UPGRADE_AVAILABLE, "a newer Coview SDK is available")
+
+    async def end(self) -> None:
+        if self.ended:
+            return
+        if self.connected:
+            await self.conn.send({"t": "end"}, reliable=True)
+        self._over(SessionEndReason.THIS_SIDE)  # before closing, which wakes run()
+        await self.conn.close()
+
+    async def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self.force_key = True
+        await self.conn.send({"t": "paused", "paused": paused}, reliable=True)
+
+    async def set_rc(self, enabled: bool) -> None:
+        self.rc_enabled = enabled
+        await self.conn.send({"t": "rc", "enabled": enabled}, reliable=True)
+
+    async def close_child(self, session_type: str) -> None:
+        await self.conn.send({"t": "child", "action": "close", "session_type": session_type},
+                             reliable=True)
+
+    def info(self) -> SessionInfo:
+        return SessionInfo(
+            call_id=self.call_id, n_guests=int(self.guests["count"]), key=self.key,
+            rc_enabled=self.rc_enabled, is_paused=self.paused,
+            is_connected=self.conn.is_open, is_showing=self.connected and not self.ended,
+            display_name=self.display.display_name,
+            presence_start=self.params.presence_start,
+        )
+
+    # -- capture ---------------------------------------------------------------------------
+
+    def _region(self) -> Rect | None:
+        """What the current DisplayParams show on the virtual screen (None: not there now)."""
+        name = self.display.display_name
+        screen = self.v._screen
+        if name == "application":
+            window = self.v._app_window
+            rect = window() if window is not None else None
+            return Rect(*rect) if rect else None
+        if name == "all":
+            return screen.virtual()
+        displays = screen.displays()
+        if name == "main":
+            return displays[0].rect if displays else None
+        found = next((d for d in displays if d.name == name), None)
+        return found.rect if found else None
+
+    def _mask_rects(self, region: Rect) -> list[Rect]:
+        roles = {str(a.get("agentrole", "")) for a in self.guests["agents"]}
+        rects = []
+        for mask in self.v._masks.values():
+            if mask.roles and roles and not (mask.roles & roles):
+                continue
+            rect = mask.rect
+            if mask.window is not None:
+                found = mask.window()
+                rect = Rect(*found) if found else None
+            if rect is not None:
+                rects.append(Rect(rect.x - region.x, rect.y - region.y, rect.w, rect.h))
+        return rects
+
+    def _grab(self, region: Rect, key: bool) -> tuple[Frame, list[Any]]:
+        """Capture, mask and encode (runs in a worker thread)."""
+        frame = self.v._screen.grab(region)
+        black_out(frame, self._mask_rects(region))
+        d = self.display
+        if d.capture_width and d.capture_height:
+            ratio = min(d.capture_width / region.w, d.capture_height / region.h)
+            frame = scaled(frame, int(region.w * ratio), int(region.h * ratio))
+        elif d.scale != 1.0:
+            frame = scaled(frame, int(region.w * d.scale), int(region.h * d.scale))
+        return frame, self.encoder.encode(frame, key=key)
+
+    async def _capture_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.ended:
+            started = loop.time()
+            if self.paused or not self.guests["count"] or not self.conn.is_open:
+                await asyncio.sleep(IDLE_POLL)
+                continue
+            region = self._region()
+            if region is None:
+                if not self.device_gone:
+                    self.device_gone = True
+                    self.v._fire(EventCode.DEVICE_DISCONNECTED, display=self.display.display_name)
+                    await self.conn.send({"t": "device", "connected": False}, reliable=True)
+                await asyncio.sleep(IDLE_POLL)
+                continue
+            if self.device_gone:
+                self.device_gone = False
+                self.force_key = True
+                self.v._fire(EventCode.DEVICE_RECONNECTED, display=self.display.display_name)
+                await self.conn.send({"t": "device", "connected": True}, reliable=True)
+            key, self.force_key = self.force_key, False
+            try:
+                frame, tiles = await loop.run_in_executor(None, self._grab, region, key)
+            except Exception as exc:  # a display that vanished mid-grab, say
+                log.warning("capture failed: %s", exc)
+                self.force_key = True
+                await asyncio.sleep(IDLE_POLL)
+                continue
+            shown = (self.display.display_name, frame.shape[1], frame.shape[0])
+            if shown != self.shown or key:
+                if shown != self.shown:
+                    self.epoch += 1
+                    self.shown = shown
+                await self.conn.send({"t": "display", "name": shown[0], "width": shown[1],
+                                      "height": shown[2], "e": self.epoch}, reliable=True)
+            for tile in tiles:
+                r = tile.rect
+                header = {"t": "tile", "e": self.epoch, "x": r.x, "y": r.y, "w": r.w,
+                          "h": r.h}
+                if tile.key:
+                    header["key"] = True
+                await self.conn.send(header, tile.jpeg, reliable=False)
+                self.sent_tiles += 1
+            await asyncio.sleep(max(0.0, 1 / MAX_FPS - (loop.time() - started)))
+
+
+def _reason(value: str) -> SessionEndReason:
+    try:
+        return SessionEndReason(value)
+    except ValueError:
+        return SessionEndReason.ERROR

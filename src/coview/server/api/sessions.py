@@ -1,0 +1,60 @@
+"""Session records of the caller's group: who, when, how it ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from coview.errors import NotFound
+from coview.server.auth import AnyCaller, ServicesDep
+from coview.storage.database import SessionRecord
+
+router = APIRouter(tags=["sessions"])
+
+
+class SessionOut(BaseModel):
+    call_id: int
+    key: str
+    session_type: str
+    parent_call_id: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    peak_guests: int
+    errors: list[str]
+
+    @classmethod
+    def of(cls, record: SessionRecord) -> SessionOut:
+        return cls(call_id=record.call_id, key=record.key, session_type=record.session_type,
+                   parent_call_id=record.parent_call_id, started_at=record.started_at,
+                   ended_at=record.ended_at, end_reason=record.end_reason,
+                   peak_guests=record.peak_guests, errors=record.errors)
+
+
+class SessionPageOut(BaseModel):
+    sessions: list[SessionOut]
+    next_before: int | None
+
+
+@router.get("/sessions", summary="List the group's sessions, newest first")
+async def list_sessions(
+    caller: AnyCaller, svc: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> SessionPageOut:
+    records = await svc.database.list_session_records(caller.group_id, limit=limit,
+                                                      before=before)
+    return SessionPageOut(sessions=[SessionOut.of(r) for r in records],
+                          next_before=records[-1].call_id if len(records) == limit else None)
+
+
+@router.get("/sessions/{call_id}", summary="Read a session record")
+async def get_session(caller: AnyCaller, svc: ServicesDep,
+                      call_id: int = Path(ge=1, le=2**62)) -> SessionOut:
+    record = await svc.database.get_session_record(caller.group_id, call_id)
+    if record is None:
+        raise NotFound(f"there is no session {call_id} in this group", code="session_not_found")
+    return SessionOut.of(record)

@@ -1,0 +1,389 @@
+"""Screen share end to end: the visitor SDK on a virtual display, the server, the agent client.
+
+A real X display (Xvfb) shows a real Tk window; the SDK captures it with mss, the server
+relays over real WebSockets on loopback, and the agent client rebuilds the picture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mss
+import numpy as np
+import pytest
+import simplejpeg
+
+import coview
+from coview import EventCode, SessionEndReason
+from tests.apps.board import BLOCK, GEOMETRY, SECRET
+from tests.conftest import Server, run_coview, start_server
+from tests.helpers import bearer, login
+from tests.screen_support import Board, TapProxy, color_distance, mean_difference, xvfb
+
+pytestmark = pytest.mark.e2e
+
+GROUP = 12345
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    with xvfb() as name:
+        previous = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = name
+        yield name
+        if previous is None:
+            del os.environ["DISPLAY"]
+        else:
+            os.environ["DISPLAY"] = previous
+
+
+@pytest.fixture(scope="module")
+def board(display: str) -> Iterator[Board]:
+    app = Board(display)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp: Path = tmp_path_factory.mktemp("share")
+    running = start_server(tmp, ["--data-dir", str(tmp / "data")])
+    running.data_dir = tmp / "data"  # type: ignore[attr-defined]
+    yield running
+    running.stop()
+
+
+def new_group(server: Server, group_id: int, **settings: object) -> str:
+    """A fresh group with an admin, its production settings changed; returns the password."""
+    data = ["--data-dir", str(server.data_dir)]  # type: ignore[attr-defined]
+    made = run_coview("admin", "create-group", "--group-id", str(group_id), "--name", "t",
+                      *data)
+    assert made.returncode == 0, made.stderr
+    agent = run_coview("admin", "create-agent", "--group-id", str(group_id), "--username",
+                       "boss", "--role", "admin", "--json", *data)
+    password: str = json.loads(agent.stdout)["password"]
+    if settings:
+        with server.client() as client:
+            auth = bearer(login(client, password, username="boss", group_id=group_id))
+            assert client.patch("/api/v1/settings", headers=auth,
+                                json=settings).status_code == 200
+            assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
+    return password
+
+
+@pytest.fixture
+def visitors(display: str) -> Iterator[list[coview.Visitor]]:
+    made: list[coview.Visitor] = []
+    yield made
+    for visitor in made:
+        visitor.close()
+
+
+def make_visitor(visitors: list[coview.Visitor], url: str, group: int = GROUP,
+                 **init: str) -> coview.Visitor:
+    visitor = coview.Visitor(url)
+    visitors.append(visitor)
+    visitor.default_ui(False)
+    visitor.init(group, **init)
+    visitor.wait_for(EventCode.VISITOR_INITIALIZED)
+    return visitor
+
+
+def started(visitor: coview.Visitor, arg: object = None) -> str:
+    visitor.start_session(arg)  # type: ignore[arg-type]
+    return visitor.wait_for(EventCode.CONNECTED_TO_SESSION).properties["sessionkey"]
+
+
+def ended(visitor: coview.Visitor, timeout: float = 15) -> str:
+    return visitor.wait_for(EventCode.SESSION_ENDED, timeout).properties["reason"]
+
+
+def real_screen() -> np.ndarray:
+    with mss.MSS() as grabber:
+        shot = grabber.grab(grabber.monitors[1])
+        return np.asarray(shot)[..., 2::-1]
+
+
+def region(picture: np.ndarray, box: tuple[int, int, int, int], inset: int = 6) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    gx, gy = GEOMETRY[:2]
+    return picture[gy + y0 + inset:gy + y1 - inset, gx + x0 + inset:gx + x1 - inset]
+
+
+def test_agent_sees_the_screen_follows_it_and_the_session_is_recorded(
+        server: Server, board: Board, visitors: list[coview.Visitor]) -> None:
+    """A random-key session: the agent's picture matches the display and follows its changes;
+    messages, pause and end reach the other side; the record keeps how it ended."""
+    visitor = make_visitor(visitors, server.base_url)
+    key = started(visitor, coview.RANDOM_KEY)
+    assert key.isdigit()
+    assert len(key) == 6
+    info = visitor.session_info()
+    assert (info.key, info.n_guests, info.is_connected) == (key, 0, True)
+    assert info.call_id > 0
+
+    agent = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                         password=server.demo_password)
+    session = agent.join(key)
+    assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+    assert visitor.session_info().n_guests == 1
+    session.wait_until(lambda s: s.tiles_applied > 0, what="the first picture")
+    session.wait_until(lambda s: mean_difference(np.asarray(s.screen()), real_screen()) < 3,
+                       what="the agent's picture to match the display")
+
+    board.command("color #aa00ff")
+    session.wait_until(
+        lambda s: color_distance(region(np.asarray(s.screen()), BLOCK), (0xAA, 0x00, 0xFF)) < 8,
+        what="the agent's picture to follow the change")
+
+    session.send_message({"topic": "billing", "step": "2"})
+    assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties == {
+        "topic": "billing", "step": "2"}
+
+    visitor.pause(True)
+    session.wait_until(lambda s: s.paused, what="the pause")
+    assert visitor.session_info().is_paused
+    assert np.asarray(session.screen()).min() == 255  # agents see a white screen
+    visitor.pause(False)
+    session.wait_until(lambda s: not s.paused, what="the resume")
+
+    visitor.end_session()
+    assert ended(visitor) == SessionEndReason.THIS_SIDE
+    session.wait_until(lambda s: s.ended_reason is not None, what="the end")
+    assert session.ended_reason == SessionEndReason.THIS_SIDE
+    assert visitor.session_info().call_id == 0
+    session.close()
+    with server.client() as client:
+        record = client.get(f"/api/v1/sessions/{info.call_id}",
+                            headers=bearer(agent.token)).json()
+    assert record["end_reason"] == SessionEndReason.THIS_SIDE
+    assert record["peak_guests"] == 1
+    assert record["key"] == key
+
+
+def test_masked_pixels_never_leave_and_a_paused_session_sends_none(
+        server: Server, board: Board, visitors: list[coview.Visitor]) -> None:
+    """A masked rectangle is black at the agent and in every tile that left the SDK; while
+    paused no tile leaves at all."""
+    proxy = TapProxy(server.base_url)
+    try:
+        visitor = make_visitor(visitors, proxy.url)
+        gx, gy = GEOMETRY[:2]
+        sx0, sy0, sx1, sy1 = SECRET
+        visitor.add_mask((gx + sx0, gy + sy0, sx1 - sx0, sy1 - sy0))
+        key = started(visitor, "masked-1")
+        session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                               password=server.demo_password).join(key)
+        session.wait_until(lambda s: s.tiles_applied > 0, what="the picture")
+        session.wait_until(lambda s: region(np.asarray(s.screen()), BLOCK).size > 0
+                           and np.asarray(s.screen())[gy + 300, gx + 20].tolist() != [255] * 3,
+                           what="the board in the picture")
+        assert region(np.asarray(session.screen()), SECRET).max() < 30
+
+        visitor.pause(True)
+        session.wait_until(lambda s: s.paused, what="the pause")
+        board.command("color #112233")
+        visitor.pause(False)
+        session.wait_until(
+            lambda s: not s.paused and color_distance(
+                region(np.asarray(s.screen()), BLOCK), (0x11, 0x22, 0x33)) < 8,
+            what="the change made during the pause")
+        session.end()
+        assert ended(visitor) == SessionEndReason.OTHER_SIDE
+    finally:
+        proxy.close()
+
+    frames = proxy.frames()
+    tiles = [f for f in frames if f.type == "tile"]
+    assert tiles
+    green = np.array([0x00, 0xFF, 0x66])
+    for tile in tiles:
+        pixels = simplejpeg.decode_jpeg(tile.payload, colorspace="RGB").astype(int)
+        assert not (np.abs(pixels - green).max(axis=2) < 40).any(), "masked pixels left the SDK"
+    kinds = [(f.type, f.header.get("paused")) for f in frames if f.type in ("tile", "paused")]
+    start = kinds.index(("paused", True), 1)
+    stop = kinds.index(("paused", False), start)
+    assert all(kind != "tile" for kind, _ in kinds[start:stop])
+
+
+def test_a_drop_within_the_window_loses_and_repeats_nothing(
+        server: Server, board: Board, visitors: list[coview.Visitor]) -> None:
+    """The visitor's socket drops mid-stream and comes back: every message arrives once, in
+    order, both ways, with CONNECTION_WARNING then CLEAR_WARNING."""
+    proxy = TapProxy(server.base_url)
+    try:
+        visitor = make_visitor(visitors, proxy.url)
+        key = started(visitor, "drop-1")
+        session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                               password=server.demo_password).join(key)
+        for n in range(20):
+            session.send_message({"n": str(n)})
+        proxy.cut()
+        visitor.wait_for(EventCode.CONNECTION_WARNING)
+        visitor.pause(True)  # sent while the connection is down
+        for n in range(20, 40):
+            session.send_message({"n": str(n)})
+        visitor.wait_for(EventCode.CLEAR_WARNING)
+        session.wait_until(lambda s: s.paused, what="the pause made during the drop")
+        got = [visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties["n"] for _ in range(40)]
+        assert got == [str(n) for n in range(40)]
+        assert not [e for e in visitor.events() if e.code is EventCode.MESSAGE_RECEIVED]
+        visitor.end_session()
+        assert ended(visitor) == SessionEndReason.THIS_SIDE
+        session.close()
+    finally:
+        proxy.close()
+
+
+def test_past_the_window_the_session_ends_with_conn_drop(
+        server: Server, visitors: list[coview.Visitor], display: str) -> None:
+    """When the network stays down past the reconnect window, both sides see CONN_DROP."""
+    password = new_group(server, 2001, reconnect_window_seconds=5)
+    proxy = TapProxy(server.base_url)
+    try:
+        visitor = make_visitor(visitors, proxy.url, group=2001)
+        key = started(visitor, "gone-1")
+        session = coview.Agent(server.base_url, group_id=2001, username="boss",
+                               password=password).join(key)
+        proxy.refuse = True
+        proxy.cut()
+        visitor.wait_for(EventCode.CONNECTION_WARNING)
+        session.wait_until(lambda s: not s.visitor_connected, what="the visitor gone")
+        assert ended(visitor, timeout=20) == SessionEndReason.CONN_DROP
+        session.wait_until(lambda s: s.ended_reason is not None, timeout=20, what="the end")
+        assert session.ended_reason == SessionEndReason.CONN_DROP
+        session.close()
+    finally:
+        proxy.close()
+
+
+def test_end_reasons_and_session_rules(server: Server, visitors: list[coview.Visitor],
+                                       display: str) -> None:
+    """OTHER_SIDE (agent ends; last agent leaves), persist, TIMED_OUT, KILLED, dupkey, the
+    session limit, max_guests, and CANT_CONNECT each happen as the seed says."""
+    url = server.base_url
+
+    def demo_agent() -> coview.Agent:
+        return coview.Agent(url, group_id=GROUP, username="demo", password=server.demo_password)
+
+    # The last agent leaving ends a session that does not persist...
+    visitor = make_visitor(visitors, url)
+    session = demo_agent().join(started(visitor, "leave-1"))
+    session.leave()
+    assert ended(visitor) == SessionEndReason.OTHER_SIDE
+    # ...but not one that does, until the agent ends it.
+    key = started(visitor, coview.StartParams(key="persist-1", persist=True, max_guests=1))
+    first = demo_agent().join(key)
+    with pytest.raises(coview.JoinRefused) as full:
+        demo_agent().join(key)
+    assert full.value.code == "session_full"
+    first.leave()
+    visitor.wait_for(EventCode.GUEST_COUNT_CHANGE, predicate=lambda e: e.properties["count"] == "0")
+    assert visitor.session_info().call_id > 0
+    second = demo_agent().join(key)
+    second.end()
+    assert ended(visitor) == SessionEndReason.OTHER_SIDE
+
+    # A key in use is refused (dupkey), and the visitor can start again afterwards.
+    other = make_visitor(visitors, url)
+    started(other, "dup-1")
+    visitor.start_session("dup-1")
+    failed = visitor.wait_for(EventCode.START_SESSION_FAILED)
+    assert failed.properties["error"] == "dupkey"
+    assert visitor.session_info().call_id == 0
+    other.end_session()
+    ended(other)
+
+    # No agent in time: TIMED_OUT.
+    make_visitor(visitors, url, group=2002)
+    timed = visitors[-1]
+    new_group(server, 2002, no_agent_timeout_seconds=1)
+    started(timed, "lonely-1")
+    assert ended(timed) == SessionEndReason.TIMED_OUT
+
+    # One session at a time: the oldest is KILLED, or the new one refused.
+    new_group(server, 2003, max_sessions=1)
+    old, new = make_visitor(visitors, url, group=2003), make_visitor(visitors, url, group=2003)
+    started(old, "one-1")
+    started(new, "one-2")
+    assert ended(old) == SessionEndReason.KILLED
+    password = new_group(server, 2004, max_sessions=1, session_limit_policy="refuse_new")
+    first_v, second_v = make_visitor(visitors, url, group=2004), make_visitor(visitors, url,
+                                                                             group=2004)
+    started(first_v, "only-1")
+    second_v.start_session("only-2")
+    assert second_v.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == \
+        "session_limit"
+    assert password
+
+    # A server that cannot be reached.
+    lost = make_visitor(visitors, "http://127.0.0.1:9")
+    lost.start_session()
+    assert lost.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == "cant_connect"
+    assert ended(lost) == SessionEndReason.CANT_CONNECT
+
+
+def test_mistakes_and_tokens(server: Server, visitors: list[coview.Visitor], display: str,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad parameters and states are reported; a visitor ID needs a valid token where the group
+    says so; joins with a wrong key are refused and audited; old SDKs hear about upgrades."""
+    url = server.base_url
+    early = coview.Visitor(url)
+    visitors.append(early)
+    early.start_session()
+    early.wait_for(EventCode.INVALID_STATE)
+    early.init(GROUP, visitor_id="not valid!")
+    early.wait_for(EventCode.INVALID_PARAMETER)
+    visitor = make_visitor(visitors, url)
+    visitor.start_session("no spaces allowed")
+    visitor.wait_for(EventCode.INVALID_PARAMETER)
+    visitor.start_session(coview.StartParams(key="k-1", max_guests=-1))
+    visitor.wait_for(EventCode.INVALID_PARAMETER)
+    visitor.pause(True)
+    visitor.wait_for(EventCode.INVALID_STATE)
+    started(visitor, "twice-1")
+    visitor.start_session("twice-2")
+    visitor.wait_for(EventCode.INVALID_STATE)
+    visitor.end_session()
+    ended(visitor)
+
+    password = new_group(server, 2005, visitor_id_requires_token=True)
+    claimer = make_visitor(visitors, url, group=2005, visitor_id="cust-77")
+    claimer.start_session()
+    assert claimer.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == \
+        "invalid_token"
+    token = run_coview("admin", "visitor-token", "--group-id", "2005", "--visitor-id",
+                       "cust-77", "--data-dir", str(server.data_dir))  # type: ignore[attr-defined]
+    owner = make_visitor(visitors, url, group=2005, visitor_id="cust-77",
+                         token=token.stdout.strip())
+    assert started(owner) == "cust-77"
+    owner.end_session()
+    ended(owner)
+
+    boss = coview.Agent(url, group_id=2005, username="boss", password=password)
+    with pytest.raises(coview.JoinRefused) as wrong:
+        boss.join("no-such-key")
+    assert wrong.value.code == "not_found"
+    with httpx.Client(base_url=url) as client:
+        audit = client.get("/api/v1/audit", headers=bearer(boss.token),
+                           params={"action": "join_failed"}).json()["entries"]
+    assert audit[0]["actor"] == "boss"
+
+    monkeypatch.setattr("coview.client.visitor.__version__", "0.0.1")
+    old = make_visitor(visitors, url)
+    started(old, "old-1")
+    old.wait_for(EventCode.UPGRADE_AVAILABLE)
+    old.end_session()
+    ended(old)
+    monkeypatch.setattr("coview.protocol.client.format_version", lambda: "0.9")
+    ancient = make_visitor(visitors, url)
+    ancient.start_session("ancient-1")
+    ancient.wait_for(EventCode.UPGRADE_REQUIRED)
+    assert ancient.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == \
+        "upgrade_required"
+    assert time.monotonic() > 0

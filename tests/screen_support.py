@@ -1,0 +1,195 @@
+"""Support for screen share tests: a virtual display, a test application, a tapping proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import websockets
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from coview.protocol.frames import Frame, decode_frame
+
+APPS = Path(__file__).parent / "apps"
+
+
+@contextlib.contextmanager
+def xvfb(width: int = 1280, height: int = 800) -> Iterator[str]:
+    """A virtual X display; yields its name (``:N``)."""
+    binary = shutil.which("Xvfb")
+    assert binary, "install Debian's xvfb (bash .ci/run does)"
+    for number in range(90, 140):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
+                not Path(f"/tmp/.X{number}-lock").exists():
+            break
+    display = f":{number}"
+    process = subprocess.Popen([binary, display, "-screen", "0", f"{width}x{height}x24",
+                                "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        assert process.poll() is None, "Xvfb exited"
+        assert time.monotonic() < deadline, "Xvfb did not start"
+        time.sleep(0.02)
+    try:
+        yield display
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class Board:
+    """The Tk test application (tests/apps/board.py) on the virtual display."""
+
+    def __init__(self, display: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(APPS / "board.py")], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env={**os.environ, "DISPLAY": display})
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_line("ready")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._seen:
+                self.lines.append(line.strip())
+                self._seen.notify_all()
+
+    def wait_line(self, text: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while True:
+                for line in self.lines:
+                    if line.startswith(text):
+                        self.lines.remove(line)
+                        return line
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"the board never printed {text!r}: {self.lines}"
+                self._seen.wait(remaining)
+
+    def command(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        self.wait_line(f"done {line.split()[0]}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@dataclass
+class TapProxy:
+    """A WebSocket proxy on loopback between a client and the server.
+
+    It records every frame the client sends (the tap), can cut the connections it carries
+    (a dropped network), and can refuse new ones (a network that is gone).
+    """
+
+    target: str  # the server's base URL, http://host:port
+    sent: list[bytes] = field(default_factory=list)
+    refuse: bool = False
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._links: set[tuple[ServerConnection, object]] = set()
+        self._lock = threading.Lock()
+        started = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        self.port = started.result(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _start(self) -> int:
+        self._server = await serve(self._handle, "127.0.0.1", 0, max_size=None,
+                                   compression=None, process_request=self._check)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.refuse:
+            return connection.respond(503, "the network is down\n")
+        return None
+
+    async def _handle(self, client: ServerConnection) -> None:
+        path = client.request.path if client.request else "/ws/v1/session"
+        upstream_url = self.target.replace("http://", "ws://") + path
+        try:
+            upstream = await connect(upstream_url, max_size=None, compression=None)
+        except OSError:
+            return
+        link = (client, upstream)
+        self._links.add(link)
+
+        async def forward(source: object, sink: object, record: bool) -> None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for message in source:  # type: ignore[attr-defined]
+                    if record and isinstance(message, bytes):
+                        with self._lock:
+                            self.sent.append(message)
+                    await sink.send(message)  # type: ignore[attr-defined]
+
+        tasks = [asyncio.create_task(forward(client, upstream, True)),
+                 asyncio.create_task(forward(upstream, client, False))]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        self._links.discard(link)
+        await upstream.close()
+        await client.close()
+
+    def cut(self) -> None:
+        """Drop every connection carried now, abruptly."""
+        async def drop() -> None:
+            for client, upstream in list(self._links):
+                client.transport.abort()
+                upstream.transport.abort()  # type: ignore[attr-defined]
+        asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
+
+    def frames(self) -> list[Frame]:
+        with self._lock:
+            return [decode_frame(data, max_bytes=len(data)) for data in self.sent]
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self._server.close()
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two RGB pictures of one size."""
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def color_distance(picture: np.ndarray, rgb: tuple[int, int, int]) -> float:
+    """Mean absolute difference of a picture from a flat colour."""
+    return float(np.abs(picture.astype(np.int16) - np.array(rgb, dtype=np.int16)).mean())
