@@ -177,7 +177,15 @@ class TapProxy:
 
     def close(self) -> None:
         async def stop() -> None:
+            for client, upstream in list(self._links):
+                client.transport.abort()
+                upstream.transport.abort()  # type: ignore[attr-defined]
             self._server.close()
+            await self._server.wait_closed()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)

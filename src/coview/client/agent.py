@@ -7,7 +7,6 @@ visitor's side sends, and lets the agent message, ask for control, control, leav
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
@@ -23,6 +22,7 @@ from PIL import Image
 
 from coview import __version__
 from coview.client.connection import SessionConnection
+from coview.client.loop import BackgroundLoop
 from coview.errors import AuthenticationFailed, CoviewError
 from coview.protocol import client as proto
 
@@ -75,10 +75,7 @@ class AgentSession:
     def __init__(self, agent: Agent, key: str) -> None:
         self.agent = agent
         self.key = key
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="coview-agent",
-                                        daemon=True)
-        self._thread.start()
+        self._background = BackgroundLoop("coview-agent")
         self._changed = threading.Condition()
         self.received: list[Received] = []
         self.welcome: dict[str, Any] = {}
@@ -97,7 +94,7 @@ class AgentSession:
         hello = {"t": "join", "key": key, "token": agent.token,
                  "client": f"coview-python-agent/{__version__}"}
         self.conn = SessionConnection(agent.server, hello, self._on_event)
-        self._runner = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
+        self._runner = self._background.submit(self._run())
 
     async def _run(self) -> None:
         try:
@@ -229,7 +226,7 @@ class AgentSession:
         self._call(self.conn.send(header, reliable=reliable)).result(timeout=10)
 
     def _call(self, coro: Any) -> Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return self._background.submit(coro)
 
     def send_message(self, properties: dict[str, str]) -> None:
         """Send the visitor's application a custom message (its MESSAGE_RECEIVED event)."""
@@ -269,10 +266,6 @@ class AgentSession:
 
     def close(self) -> None:
         """Stop this session object's thread."""
-        if self._thread.is_alive():
-            with contextlib.suppress(Exception):
-                self._call(self.conn.close()).result(timeout=5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            if not self._thread.is_alive():
-                self._loop.close()
+        with contextlib.suppress(Exception):
+            self._call(self.conn.close()).result(timeout=5)
+        self._background.stop()

@@ -30,6 +30,7 @@ from coview.client.events import (
     SessionInfo,
     StartParams,
 )
+from coview.client.loop import BackgroundLoop
 from coview.client.tiles import Frame, Rect, TileEncoder, black_out
 from coview.domain.keys import KEY_PATTERN
 from coview.domain.sessions import SessionEndReason
@@ -67,10 +68,7 @@ class Visitor:
         self._listeners: list[Listener] = []
         self._history: deque[Event] = deque(maxlen=1000)
         self._seen = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="coview-visitor",
-                                        daemon=True)
-        self._thread.start()
+        self._background = BackgroundLoop("coview-visitor")
         self._screen = Screen()
         self._group_id = 0
         self._visitor_id = ""
@@ -264,7 +262,7 @@ class Visitor:
         return self._session
 
     def _submit(self, coro: Any) -> Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return self._background.submit(coro)
 
     def _session_over(self, share: _Share) -> None:
         if self._session is share:
@@ -328,10 +326,7 @@ class Visitor:
         if share is not None:
             with contextlib.suppress(Exception):
                 self._submit(share.end()).result(timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
+        self._background.stop()
 
 
 def _check_params(params: StartParams) -> str:
