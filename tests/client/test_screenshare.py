@@ -387,3 +387,52 @@ def test_mistakes_and_tokens(server: Server, visitors: list[coview.Visitor], dis
     assert ancient.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == \
         "upgrade_required"
     assert time.monotonic() > 0
+
+
+def test_remote_control_acts_only_while_the_visitor_allows_it(
+        server: Server, board: Board, visitors: list[coview.Visitor]) -> None:
+    """Agent clicks and keys land in the real window only while remote control is enabled,
+    never in a masked region, and a group that forbids it gets RC_DISABLED."""
+    gx, gy = GEOMETRY[:2]
+    visitor = make_visitor(visitors, server.base_url)
+    sx0, sy0, sx1, sy1 = SECRET
+    visitor.add_mask((gx + sx0, gy + sy0, sx1 - sx0, sy1 - sy0))
+    session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                           password=server.demo_password).join(started(visitor, "rc-1"))
+    session.wait_until(lambda s: s.tiles_applied > 0, what="the picture")
+    board.lines.clear()
+
+    session.send_input("click", x=gx + 100, y=gy + 100)
+    session.wait_for("rc_refused")
+    session.request_remote_control()
+    asked = visitor.wait_for(EventCode.MESSAGE_RECEIVED)
+    assert asked.properties == {"coview": "rc_request", "agent": "demo"}
+    visitor.enable_rc(True)
+    session.wait_until(lambda s: s.rc_enabled, what="remote control on")
+    assert visitor.session_info().rc_enabled
+
+    session.send_input("click", x=gx + 400, y=gy + 100)  # inside the mask: not applied
+    session.send_input("click", x=gx + 120, y=gy + 110)
+    assert board.wait_line("click") == f"click {gx + 120} {gy + 110}"
+    session.send_input("click", x=gx + 310, y=gy + 350)  # the entry, to focus it
+    session.send_input("key", keysym="q")
+    assert board.wait_line("key") == "key q"
+    assert not [line for line in board.lines if line.startswith("click")]
+
+    visitor.enable_rc(False)
+    session.wait_until(lambda s: not s.rc_enabled, what="remote control off")
+    refusals = sum(r.type == "rc_refused" for r in session.received)
+    session.send_input("click", x=gx + 120, y=gy + 110)
+    session.wait_until(lambda s: sum(r.type == "rc_refused" for r in s.received) > refusals,
+                       what="the refusal once control is off")
+    assert not [line for line in board.lines if line.startswith("click")]
+    visitor.end_session()
+    ended(visitor)
+    session.close()
+
+    new_group(server, 2006, remote_control_enabled=False)
+    forbidden = make_visitor(visitors, server.base_url, group=2006)
+    started(forbidden, "no-rc-1")
+    forbidden.enable_rc(True)
+    forbidden.wait_for(EventCode.RC_DISABLED)
+    assert not forbidden.session_info().rc_enabled

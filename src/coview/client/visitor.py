@@ -31,6 +31,7 @@ from coview.client.events import (
     StartParams,
 )
 from coview.client.loop import BackgroundLoop
+from coview.client.remote_control import Mapping, X11Input
 from coview.client.tiles import Frame, Rect, TileEncoder, black_out
 from coview.domain.keys import KEY_PATTERN
 from coview.domain.sessions import SessionEndReason
@@ -368,6 +369,8 @@ class _Share:
         self.shown: tuple[str, int, int] | None = None
         self.device_gone = False
         self.encoder = TileEncoder()
+        self.mapping: Mapping | None = None
+        self.rc_input: X11Input | None = None
         self.ended = False
         self._capture: asyncio.Task[None] | None = None
         self.sent_tiles = 0
@@ -392,6 +395,8 @@ class _Share:
         self.ended = True
         if self._capture is not None:
             self._capture.cancel()
+        if self.rc_input is not None:
+            self.rc_input.close()
         self.v._session_over(self)
         if reason is not None:
             self.v._fire(EventCode.SESSION_ENDED, reason=reason.value)
@@ -453,11 +458,28 @@ class _Share:
         elif kind == "rc_request":
             fire(EventCode.MESSAGE_RECEIVED, "an agent asks for remote control",
                  coview="rc_request", agent=str(h.get("username", "")))
+        elif kind == "input":
+            await self._input(h)
         elif kind == "rc_disabled":
             self.rc_enabled = False
             fire(EventCode.RC_DISABLED, str(h.get("message", "")))
         elif kind == "upgrade_available":
             fire(EventCode.UPGRADE_AVAILABLE, "a newer Coview SDK is available")
+
+    async def _input(self, h: dict[str, Any]) -> None:
+        """Apply an agent's input, only while remote control is on (the server checks too)."""
+        mapping = self.mapping
+        if not self.rc_enabled or mapping is None or self.paused:
+            return
+        if self.rc_input is None:
+            self.rc_input = X11Input()
+        masks = self._mask_rects(Rect(0, 0, 0, 0))
+        rc_input = self.rc_input
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, rc_input.apply, str(h.get("action", "")), mapping, masks, h)
+        except Exception as exc:
+            log.warning("remote control input failed: %s", exc)
 
     async def end(self) -> None:
         if self.ended:
@@ -561,6 +583,7 @@ class _Share:
                 self.force_key = True
                 await asyncio.sleep(IDLE_POLL)
                 continue
+            self.mapping = Mapping(region, frame.shape[1], frame.shape[0])
             shown = (self.display.display_name, frame.shape[1], frame.shape[0])
             if shown != self.shown or key:
                 if shown != self.shown:
