@@ -201,3 +201,63 @@ def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
 def color_distance(picture: np.ndarray, rgb: tuple[int, int, int]) -> float:
     """Mean absolute difference of a picture from a flat colour."""
     return float(np.abs(picture.astype(np.int16) - np.array(rgb, dtype=np.int16)).mean())
+
+
+class NoWebSocketProxy:
+    """An HTTP reverse proxy on loopback that refuses WebSocket upgrades (like some corporate
+    proxies) and forwards every plain HTTP request to the server."""
+
+    def __init__(self, target: str) -> None:
+        import httpx
+        import uvicorn
+
+        from tests.conftest import free_port
+
+        self.port = free_port()
+        self.refused_upgrades = 0
+        client = httpx.AsyncClient(base_url=target, timeout=60)
+
+        async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+            if scope["type"] == "lifespan":
+                message = await receive()  # type: ignore[operator]
+                await send({"type": "lifespan.startup.complete"})  # type: ignore[operator]
+                await receive()  # type: ignore[operator]
+                await client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})  # type: ignore[operator]
+                return
+            if scope["type"] == "websocket":
+                self.refused_upgrades += 1
+                await send({"type": "websocket.close", "code": 1008})  # type: ignore[operator]
+                return
+            body = b""
+            while True:
+                message = await receive()  # type: ignore[operator]
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            url = scope["path"] + ("?" + scope["query_string"].decode()
+                                   if scope["query_string"] else "")
+            upstream = await client.request(scope["method"], url, content=body)
+            await send({"type": "http.response.start",  # type: ignore[operator]
+                        "status": upstream.status_code,
+                        "headers": [(b"content-type",
+                                     upstream.headers.get("content-type", "").encode())]})
+            await send({"type": "http.response.body",  # type: ignore[operator]
+                        "body": upstream.content})
+
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                     log_level="error", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the proxy did not start"
+            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)

@@ -23,7 +23,14 @@ from coview import EventCode, SessionEndReason
 from tests.apps.board import BLOCK, GEOMETRY, SECRET
 from tests.conftest import Server, run_coview, start_server
 from tests.helpers import bearer, login
-from tests.screen_support import Board, TapProxy, color_distance, mean_difference, xvfb
+from tests.screen_support import (
+    Board,
+    NoWebSocketProxy,
+    TapProxy,
+    color_distance,
+    mean_difference,
+    xvfb,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -436,3 +443,41 @@ def test_remote_control_acts_only_while_the_visitor_allows_it(
     forbidden.enable_rc(True)
     forbidden.wait_for(EventCode.RC_DISABLED)
     assert not forbidden.session_info().rc_enabled
+
+
+def test_the_tunnel_when_websockets_are_refused(server: Server, board: Board,
+                                                 visitors: list[coview.Visitor]) -> None:
+    """Behind a proxy that refuses WebSocket upgrades the SDK tunnels over HTTP (TUNNELING),
+    and with force_tunnel it tunnels from the start; the session works the same."""
+    proxy = NoWebSocketProxy(server.base_url)
+    try:
+        visitor = make_visitor(visitors, proxy.url)
+        key = started(visitor, "tunnel-1")
+        visitor.wait_for(EventCode.TUNNELING)
+        assert proxy.refused_upgrades >= 1
+        session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                               password=server.demo_password).join(key)
+        assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+        session.wait_until(
+            lambda s: s.tiles_applied > 0
+            and mean_difference(np.asarray(s.screen()), real_screen()) < 3,
+            what="the picture through the tunnel")
+        session.send_message({"via": "tunnel"})
+        assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties == {"via": "tunnel"}
+        visitor.pause(True)
+        session.wait_until(lambda s: s.paused, what="the pause through the tunnel")
+        visitor.end_session()
+        assert ended(visitor) == SessionEndReason.THIS_SIDE
+        session.wait_until(lambda s: s.ended_reason is not None, what="the end")
+        assert session.ended_reason == SessionEndReason.THIS_SIDE, [
+            r.header for r in session.received]
+        session.close()
+    finally:
+        proxy.close()
+
+    forced = make_visitor(visitors, server.base_url)
+    forced.start_session(coview.StartParams(key="tunnel-2", force_tunnel=True))
+    forced.wait_for(EventCode.TUNNELING)
+    forced.wait_for(EventCode.CONNECTED_TO_SESSION)
+    forced.end_session()
+    assert ended(forced) == SessionEndReason.THIS_SIDE

@@ -15,9 +15,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
 
+from coview.client.transport import (
+    Transport,
+    TransportClosed,
+    TunnelTransport,
+    WebSocketTransport,
+)
 from coview.protocol.client import (
     ClientEndpoint,
     ClientState,
@@ -26,11 +32,11 @@ from coview.protocol.client import (
     Refused,
     Welcomed,
 )
-from coview.protocol.frames import ProtocolError
 
 log = logging.getLogger("coview.client")
 
 EventHandler = Callable[[Event], Awaitable[None]]
+TunnelHandler = Callable[[], Awaitable[None]]
 
 
 class CantConnect(Exception):
@@ -51,13 +57,18 @@ class SessionConnection:
 
     def __init__(self, server: str, hello: dict[str, Any], on_event: EventHandler, *,
                  connect_timeout: float = 10.0, clock: Callable[[], float] = time.monotonic,
+                 force_tunnel: bool = False, on_tunneling: TunnelHandler | None = None,
                  ) -> None:
+        self.server = server.rstrip("/")
         self.url = websocket_url(server)
         self.endpoint = ClientEndpoint(hello)
         self.on_event = on_event
         self.connect_timeout = connect_timeout
         self.clock = clock
-        self._socket: ClientConnection | None = None
+        self.tunneling = force_tunnel
+        self.on_tunneling = on_tunneling
+        self._told_tunneling = False
+        self._socket: Transport | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self.welcome: dict[str, Any] = {}
@@ -72,12 +83,9 @@ class SessionConnection:
         backoff = 0.2
         while not self._stopping and self.endpoint.state is not ClientState.CLOSED:
             try:
-                socket = await asyncio.wait_for(
-                    connect(self.url, max_size=None, compression=None, open_timeout=None,
-                            ping_interval=5, ping_timeout=10),
-                    timeout=self.connect_timeout)
+                socket = await self._open_transport()
             except (OSError, TimeoutError, websockets.InvalidHandshake,
-                    websockets.InvalidURI) as exc:
+                    websockets.InvalidURI, httpx.HTTPError) as exc:
                 if first and self.endpoint.state is ClientState.IDLE:
                     raise CantConnect(f"cannot reach {self.url}: {exc}") from None
                 if await self._expired():
@@ -100,6 +108,22 @@ class SessionConnection:
             if await self._expired():
                 return
 
+    async def _open_transport(self) -> Transport:
+        """A WebSocket; or the tunnel if asked to, or if the WebSocket upgrade is refused
+        while plain HTTP gets through (a proxy that refuses upgrades)."""
+        if not self.tunneling:
+            try:
+                return await WebSocketTransport.open(self.url, self.connect_timeout)
+            except (websockets.InvalidHandshake, TimeoutError):
+                transport = await TunnelTransport.open(self.server, self.connect_timeout)
+                self.tunneling = True
+        else:
+            transport = await TunnelTransport.open(self.server, self.connect_timeout)
+        if not self._told_tunneling and self.on_tunneling is not None:
+            self._told_tunneling = True
+            await self.on_tunneling()
+        return transport
+
     async def _expired(self) -> bool:
         for event in self.endpoint.tick(self.clock()):
             await self.on_event(event)
@@ -113,13 +137,12 @@ class SessionConnection:
             await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
-    async def _pump(self, socket: ClientConnection) -> None:
+    async def _pump(self, socket: Transport) -> None:
         self.endpoint.transport_opened(self.clock())
         await self.flush()
         try:
-            async for message in socket:
-                if isinstance(message, str):
-                    raise ProtocolError("the server sent a text message")
+            while True:
+                message = await socket.recv()
                 for event in self.endpoint.receive(message, self.clock()):
                     if isinstance(event, Welcomed):
                         self.welcome = event.info
@@ -129,7 +152,7 @@ class SessionConnection:
                 await self.flush()
                 if self.endpoint.state is ClientState.CLOSED:
                     return
-        except websockets.ConnectionClosed:
+        except TransportClosed:
             return
 
     async def flush(self) -> None:
@@ -140,7 +163,7 @@ class SessionConnection:
         for frame in self.endpoint.data_to_send():
             try:
                 await socket.send(frame)
-            except websockets.ConnectionClosed:
+            except TransportClosed:
                 return
 
     async def send(self, header: dict[str, Any], payload: bytes = b"", *,

@@ -357,7 +357,9 @@ class _Share:
         self.v = visitor
         self.params = params
         self.display = params.display
-        self.conn = SessionConnection(visitor.server, hello, self._on_event)
+        self.conn = SessionConnection(visitor.server, hello, self._on_event,
+                                      force_tunnel=params.force_tunnel,
+                                      on_tunneling=self._on_tunneling)
         self.key = ""
         self.call_id = 0
         self.guests: dict[str, Any] = {"count": 0, "agents": []}
@@ -424,6 +426,9 @@ class _Share:
             self._over(SessionEndReason.CONN_DROP)
         elif isinstance(event, proto.Delivered):
             await self._message(event)
+
+    async def _on_tunneling(self) -> None:
+        self.v._fire(EventCode.TUNNELING, "connected over the HTTP tunnel")
 
     async def _refused(self, event: proto.Refused) -> None:
         fire = self.v._fire

@@ -22,6 +22,8 @@ from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
 from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
 from coview.server.services import TOKEN_SECRET_NAME, Services
+from coview.server.tunnel import MAX_SEND_BODY, Tunnels
+from coview.server.tunnel import router as tunnel_router
 from coview.server.ws import session_socket
 from coview.storage.database import Database
 
@@ -54,10 +56,14 @@ def create_app(config: ServerConfig) -> FastAPI:
         hub = SessionHub(svc)
         app.state.hub = hub
         await hub.start()
+        tunnels = Tunnels(hub)
+        app.state.tunnels = tunnels
+        await tunnels.start()
         log.info("ready", extra={"fields": {"version": __version__}})
         try:
             yield
         finally:
+            await tunnels.close()
             await hub.close()
             await svc.bus.close()
             await svc.database.close()
@@ -79,11 +85,13 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(api)
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/v1/session", session_socket)
+    app.include_router(tunnel_router)
     web = files("coview.web")
     app.mount("/coview", StaticFiles(directory=str(web / "static")), name="assets")
     app.mount("/agent", StaticFiles(directory=str(web / "agent"), html=True), name="console")
     app.mount("/demo", StaticFiles(directory=str(web / "demo"), html=True), name="demo")
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
+                       overrides={"/tunnel/": MAX_SEND_BODY})
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog, metrics=metrics)
     return app

@@ -24,14 +24,19 @@ def _error_body(code: str, message: str) -> bytes:
 class BodyLimit:
     """Answer 413 to any HTTP request whose body is over ``max_bytes``, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int,
+                 overrides: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.overrides = overrides or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
+        max_bytes = next((limit for prefix, limit in self.overrides.items()
+                          if path.startswith(prefix)), self.default_max)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -39,8 +44,8 @@ class BodyLimit:
                 except ValueError:
                     await self._reject(send, 400, "bad_request", "invalid Content-Length")
                     return
-                if declared > self.max_bytes:
-                    await self._reject(send, 413, "too_large", self._message())
+                if declared > max_bytes:
+                    await self._reject(send, 413, "too_large", self._message(max_bytes))
                     return
         seen = 0
         started = False
@@ -50,7 +55,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise _TooLarge
             return message
 
@@ -63,10 +68,11 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(send, 413, "too_large", self._message())
+                await self._reject(send, 413, "too_large", self._message(max_bytes))
 
-    def _message(self) -> str:
-        return f"the request body is larger than {self.max_bytes} bytes"
+    @staticmethod
+    def _message(max_bytes: int) -> str:
+        return f"the request body is larger than {max_bytes} bytes"
 
     @staticmethod
     async def _reject(send: Send, status: int, code: str, message: str) -> None:

@@ -69,18 +69,25 @@ class Outbound:
     async def get(self) -> bytes | None:
         """The next frame to write (reliable first), or None once closed."""
         while True:
-            if self._reliable:
-                frame = self._reliable.popleft()
-                self._reliable_bytes -= len(frame)
-                return frame
-            if self._volatile:
-                _, frame = self._volatile.popitem(last=False)
-                self._volatile_bytes -= len(frame)
+            frame = self.get_nowait()
+            if frame is not None:
                 return frame
             if self.closed:
                 return None
             self._ready.clear()
             await self._ready.wait()
+
+    def get_nowait(self) -> bytes | None:
+        """The next frame if one is waiting, else None."""
+        if self._reliable:
+            frame = self._reliable.popleft()
+            self._reliable_bytes -= len(frame)
+            return frame
+        if self._volatile:
+            _, frame = self._volatile.popitem(last=False)
+            self._volatile_bytes -= len(frame)
+            return frame
+        return None
 
     def close(self) -> None:
         """No more frames; the writer finishes what is queued, then stops."""
