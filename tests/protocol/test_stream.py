@@ -15,7 +15,8 @@ def test_round_trip() -> None:
     assert unpack_frames(b"", max_frame=10) == []
 
 
-@pytest.mark.parametrize("data", [b"\x00\x00", b"\x00\x00\x00\x05abc", b"\x00\x00\x10\x00" + b"a" * 4096])
+@pytest.mark.parametrize(
+    "data", [b"\x00\x00", b"\x00\x00\x00\x05abc", b"\x00\x00\x10\x00" + b"a" * 4096])
 def test_truncated_or_oversized(data: bytes) -> None:
     """A cut-off length, a frame shorter than its length, or one over the bound is an error."""
     with pytest.raises(ProtocolError):

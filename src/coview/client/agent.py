@@ -268,4 +268,5 @@ class AgentSession:
         """Stop this session object's thread."""
         with contextlib.suppress(Exception):
             self._call(self.conn.close()).result(timeout=5)
+            self._runner.result(timeout=10)
         self._background.stop()

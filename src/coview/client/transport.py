@@ -75,6 +75,7 @@ class TunnelTransport:
         self._closed = False
         self._poller = asyncio.create_task(self._poll())
         self._pusher = asyncio.create_task(self._push())
+        self._closer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, server: str, connect_timeout: float) -> TunnelTransport:
@@ -133,15 +134,26 @@ class TunnelTransport:
         return frame
 
     async def close(self) -> None:
-        """Send what is still queued (the last frames often say goodbye), then close."""
+        """Send what is still queued (the last frames often say goodbye), then close.
+
+        Every caller waits for the same closing."""
+        if self._closer is None:
+            self._closer = asyncio.create_task(self._close())
+        await asyncio.shield(self._closer)
+
+    async def _close(self) -> None:
         self._closing = True
         self._wake.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(self._pusher), 5)
         self._closed = True
+        with contextlib.suppress(httpx.HTTPError):
+            await self.client.delete(self.base)
+        # The server answers the pending long poll once the tunnel is gone; cancelling it
+        # mid-request would leave its connection open.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._poller), 5)
         for task in (self._poller, self._pusher):
             task.cancel()
         await asyncio.gather(self._poller, self._pusher, return_exceptions=True)
-        with contextlib.suppress(httpx.HTTPError):
-            await self.client.delete(self.base)
         await self.client.aclose()

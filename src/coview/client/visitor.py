@@ -78,6 +78,7 @@ class Visitor:
         self._initialized = False
         self._use_default_ui = True
         self._session: _Share | None = None
+        self._runs: list[Future[None]] = []
         self._masks: dict[int, Mask] = {}
         self._mask_ids = itertools.count(1)
         self._app_window: WindowRect | None = None
@@ -212,7 +213,7 @@ class Visitor:
         }
         share = _Share(self, hello, params)
         self._session = share
-        self._submit(share.run())
+        self._runs.append(self._submit(share.run()))
 
     def end_session(self) -> None:
         """End the session; SESSION_ENDED follows (wait for it before starting another)."""
@@ -327,6 +328,9 @@ class Visitor:
         if share is not None:
             with contextlib.suppress(Exception):
                 self._submit(share.end()).result(timeout=5)
+        for run in self._runs:  # let each session close its transport before the loop stops
+            with contextlib.suppress(Exception):
+                run.result(timeout=10)
         self._background.stop()
 
 
