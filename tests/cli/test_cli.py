@@ -119,6 +119,9 @@ MISTAKES = [
     (["admin", "visitor-token", "--group-id", "404", "--visitor-id", "v"], "no group 404"),
     (["admin", "visitor-token", "--group-id", "1", "--visitor-id", "bad id"], "visitor_id"),
     (["admin", "visitor-token", "--group-id", "1", "--visitor-id", "v", "--ttl", "0"], "ttl"),
+    (["share", "--group-id", "12345", "--key", "not a key"], "--key"),
+    (["share", "--group-id", "12345", "--server", "ftp://x"], "--server"),
+    (["share"], "required"),
 ]
 
 

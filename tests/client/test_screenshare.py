@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -481,3 +483,35 @@ def test_the_tunnel_when_websockets_are_refused(server: Server, board: Board,
     forced.wait_for(EventCode.CONNECTED_TO_SESSION)
     forced.end_session()
     assert ended(forced) == SessionEndReason.THIS_SIDE
+
+
+def test_coview_share_command(server: Server, board: Board, display: str) -> None:
+    """``coview share`` prints the key, an agent joins and sees the screen, and when the agent
+    ends the session the command prints the end and exits 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coview", "share", "--server", server.base_url, "--group-id",
+         str(GROUP), "--key", "cli-1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "DISPLAY": display})
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Session key:"):
+                break
+        assert lines[-1].startswith("Session key: cli-1"), lines
+        session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                               password=server.demo_password).join("cli-1")
+        session.wait_until(
+            lambda s: s.tiles_applied > 0
+            and mean_difference(np.asarray(s.screen()), real_screen()) < 3,
+            what="the shared screen")
+        session.end()
+        rest, errors = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
+    assert "GUEST_COUNT_CHANGE count=1" in rest
+    assert f"SESSION_ENDED reason={SessionEndReason.OTHER_SIDE.value}" in rest

@@ -52,6 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "'demo' (password printed) and serve a demo site at /demo/")
     p.set_defaults(run="serve.run")
 
+    p = commands.add_parser("share", help="share this machine's screen (the SDK's reference "
+                            "application)")
+    p.add_argument("--server", default="http://127.0.0.1:8700", help="the Coview server URL")
+    p.add_argument("--group-id", type=int, required=True)
+    p.add_argument("--key", help="session key, or 'random' (default: random, or the visitor "
+                   "ID when given)")
+    p.add_argument("--visitor-id", help="share under this visitor ID")
+    p.add_argument("--token", help="the visitor token, where the group requires one")
+    p.add_argument("--display", default="main", help="'main', 'all', or a name such as "
+                   "'Monitor 2'")
+    p.add_argument("--scale", type=float, default=1.0, help="capture scale (default 1.0)")
+    p.add_argument("--tunnel", action="store_true", help="use the HTTP tunnel from the start")
+    p.add_argument("--allow-control", action="store_true",
+                   help="grant remote control when an agent asks")
+    p.set_defaults(run="share.run")
+
     p = commands.add_parser("migrate", help="create or upgrade the database schema")
     _database_options(p)
     p.set_defaults(run="admin.migrate")

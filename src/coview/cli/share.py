@@ -1,0 +1,71 @@
+"""``coview share``: share this machine's screen with the Python SDK (its reference application).
+
+Prints the session key to read to the agent and every event as it happens; Ctrl-C ends the
+session. Exit code 0 when the session ended normally, 1 when it could not start or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+from coview.client.events import RANDOM_KEY, DisplayParams, Event, EventCode, StartParams
+from coview.client.visitor import Visitor
+from coview.domain.keys import KEY_PATTERN
+from coview.domain.sessions import SessionEndReason
+from coview.errors import InvalidInput
+
+_NORMAL_ENDS = {SessionEndReason.THIS_SIDE.value, SessionEndReason.OTHER_SIDE.value}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.key and args.key != "random" and not KEY_PATTERN.fullmatch(args.key):
+        raise InvalidInput("--key must be 1 to 50 letters, digits, '_' or '-', or 'random'")
+    if not 1 <= args.group_id <= 2**31 - 1:
+        raise InvalidInput("--group-id must be a positive whole number")
+    if not args.server.startswith(("http://", "https://")):
+        raise InvalidInput("--server must be an http:// or https:// URL")
+    done = threading.Event()
+    outcome = {"code": 1}
+
+    def on_event(event: Event) -> None:
+        props = " ".join(f"{k}={v}" for k, v in sorted(event.properties.items()))
+        print(f"{event.code.name} {props} {event.message}".rstrip(), flush=True)
+        if event.code is EventCode.CONNECTED_TO_SESSION:
+            print(f"Session key: {event.properties['sessionkey']} (read it to the agent; "
+                  "Ctrl-C ends the session)", flush=True)
+        elif event.code is EventCode.MESSAGE_RECEIVED and \
+                event.properties.get("coview") == "rc_request" and args.allow_control:
+            visitor.enable_rc(True)
+        elif event.code is EventCode.SESSION_ENDED:
+            outcome["code"] = 0 if event.properties.get("reason") in _NORMAL_ENDS else 1
+            done.set()
+        elif event.code is EventCode.START_SESSION_FAILED:
+            done.set()
+
+    visitor = Visitor(args.server)
+    visitor.add_listener(on_event)
+    visitor.default_ui(False)
+    visitor.init(args.group_id, token=args.token or "", visitor_id=args.visitor_id or "")
+    if args.key == "random" or (not args.key and not args.visitor_id):
+        key = RANDOM_KEY
+    else:
+        key = args.key or args.visitor_id
+    visitor.start_session(StartParams(
+        key=key, force_tunnel=args.tunnel,
+        display=DisplayParams(display_name=args.display, scale=args.scale)))
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        if visitor.session_info().call_id:
+            visitor.end_session()
+        else:
+            done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not done.wait(0.5):
+        pass
+    visitor.close()
+    return outcome["code"]
