@@ -44,13 +44,18 @@ def black_out(frame: Frame, rects: list[Rect]) -> None:
             frame[y0:y1, x0:x1, 3] = 255
 
 
-def dirty_tiles(frame: Frame, previous: Frame) -> npt.NDArray[np.bool_]:
-    """A (rows, columns) map of the tiles that differ between two frames of one size."""
+def dirty_tiles(frame: Frame, previous: Frame,
+                scratch: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
+    """A (rows, columns) map of the tiles that differ between two frames of one size.
+
+    ``scratch``: a reusable all-False buffer of the frame's size rounded up to whole tiles
+    (comparing into it spares allocating two frame-sized arrays each time).
+    """
     height, width = frame.shape[:2]
-    changed = frame.view(np.uint32)[..., 0] != previous.view(np.uint32)[..., 0]
     rows, cols = -(-height // TILE), -(-width // TILE)
-    padded = np.zeros((rows * TILE, cols * TILE), dtype=bool)
-    padded[:height, :width] = changed
+    padded = scratch if scratch is not None else np.zeros((rows * TILE, cols * TILE), dtype=bool)
+    np.not_equal(frame.view(np.uint32)[..., 0], previous.view(np.uint32)[..., 0],
+                 out=padded[:height, :width])
     tiles = padded.reshape(rows, TILE, cols, TILE).any(axis=(1, 3))
     result: npt.NDArray[np.bool_] = np.asarray(tiles)
     return result
@@ -104,6 +109,7 @@ class TileEncoder:
     def __init__(self, *, quality: int = 70) -> None:
         self.quality = quality
         self._previous: Frame | None = None
+        self._scratch: npt.NDArray[np.bool_] | None = None
 
     def reset(self) -> None:
         """Forget the last frame: the next one is a key frame."""
@@ -115,9 +121,11 @@ class TileEncoder:
         previous = self._previous
         if key or previous is None or previous.shape != frame.shape:
             self._previous = frame.copy()
+            rows, cols = -(-height // TILE), -(-width // TILE)
+            self._scratch = np.zeros((rows * TILE, cols * TILE), dtype=bool)
             return [EncodedTile(Rect(0, 0, width, height),
                                 encode(frame, Rect(0, 0, width, height), self.quality), True)]
-        rects = merge_rects(dirty_tiles(frame, previous), width, height)
+        rects = merge_rects(dirty_tiles(frame, previous, self._scratch), width, height)
         tiles = [EncodedTile(r, encode(frame, r, self.quality)) for r in rects]
         for r in rects:
             previous[r.y:r.y + r.h, r.x:r.x + r.w] = frame[r.y:r.y + r.h, r.x:r.x + r.w]
