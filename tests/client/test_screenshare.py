@@ -6,6 +6,8 @@ relays over real WebSockets on loopback, and the agent client rebuilds the pictu
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import subprocess
@@ -19,6 +21,8 @@ import mss
 import numpy as np
 import pytest
 import simplejpeg
+from PIL import Image
+from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode, SessionEndReason
@@ -515,3 +519,77 @@ def test_coview_share_command(server: Server, board: Board, display: str) -> Non
     assert process.returncode == 0, errors
     assert "GUEST_COUNT_CHANGE count=1" in rest
     assert f"SESSION_ENDED reason={SessionEndReason.OTHER_SIDE.value}" in rest
+
+
+def test_agent_console_shows_and_controls_the_shared_screen(
+        server: Server, board: Board, visitors: list[coview.Visitor],
+        browser: Browser) -> None:
+    """In Chromium the console joins by key, its canvas shows the shared screen (compared with
+    the display), and its message, pause notice, remote control and end buttons work."""
+    visitor = make_visitor(visitors, server.base_url)
+    started(visitor, "console-1")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.goto(f"{server.base_url}/agent/")
+        page.get_by_test_id("signin-group").fill(str(GROUP))
+        page.get_by_test_id("signin-username").fill("demo")
+        page.get_by_test_id("signin-password").fill(server.demo_password)
+        page.get_by_test_id("signin-submit").click()
+        page.get_by_test_id("join-key").fill("console-1")
+        page.get_by_test_id("join-submit").click()
+        expect(page.get_by_test_id("session-status")).to_contain_text("In session console-1")
+        assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+        expect(page.get_by_test_id("guest-count")).to_have_text("1")
+
+        canvas = page.get_by_test_id("screen")
+
+        def canvas_picture() -> np.ndarray:
+            data = canvas.evaluate("c => c.toDataURL('image/png')")
+            image = Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1])))
+            return np.asarray(image.convert("RGB"))
+
+        deadline = time.monotonic() + 15
+        while True:
+            picture = canvas_picture()
+            if picture.shape == real_screen().shape and \
+                    mean_difference(picture, real_screen()) < 4:
+                break
+            assert time.monotonic() < deadline, "the console never showed the screen"
+            page.wait_for_timeout(100)
+
+        page.get_by_test_id("message-text").fill("hello from the console")
+        page.get_by_test_id("message-send").click()
+        assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties == {
+            "text": "hello from the console"}
+
+        visitor.pause(True)
+        expect(page.get_by_test_id("screen-notice")).to_be_visible()
+        expect(page.get_by_test_id("screen-notice")).to_contain_text("paused")
+        visitor.pause(False)
+        expect(page.get_by_test_id("screen-notice")).to_be_hidden()
+
+        page.get_by_test_id("rc-request").click()
+        assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties["coview"] == "rc_request"
+        visitor.enable_rc(True)
+        expect(page.get_by_test_id("rc-state")).to_have_text("on")
+        board.lines.clear()
+        box = canvas.bounding_box()
+        assert box is not None
+        width = canvas.evaluate("c => c.width")
+        gx, gy = GEOMETRY[:2]
+        target = (gx + 150, gy + 120)
+        canvas.click(position={"x": target[0] * box["width"] / width,
+                               "y": target[1] * box["width"] / width})
+        _, x, y = board.wait_line("click").split()
+        assert abs(int(x) - target[0]) <= 2
+        assert abs(int(y) - target[1]) <= 2
+
+        page.get_by_test_id("session-end").click()
+        assert ended(visitor) == SessionEndReason.OTHER_SIDE
+        expect(page.get_by_test_id("session-status")).to_contain_text("ended")
+        assert problems == []
+    finally:
+        context.close()

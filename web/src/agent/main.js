@@ -2,6 +2,7 @@
 import "./agent.css";
 import { Api, ApiError } from "./api.js";
 import { h } from "./dom.js";
+import { sessionView } from "./session.js";
 import { settingsView } from "./settings.js";
 
 const api = new Api();
@@ -59,13 +60,26 @@ async function consoleView(me) {
     signOut);
   const main = h("main", {});
   root.replaceChildren(header, main);
+  const keyInput = h("input", { name: "key", testid: "join-key", required: true,
+    placeholder: "Session key", pattern: "[A-Za-z0-9_\\-]{1,50}", autocomplete: "off" });
+  const join = h("form", { class: "join", testid: "join-form" },
+    h("h2", {}, "Join a session"), keyInput,
+    h("button", { type: "submit", testid: "join-submit" }, "Join"));
+  const tools = h("div", {});
+  main.append(join, tools);
+  join.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const view = sessionView(api, keyInput.value.trim(), () => {
+      view.section.remove();
+      join.hidden = false;
+    });
+    join.hidden = true;
+    main.insertBefore(view.section, tools);
+  });
   if (agent.role === "admin") {
     const settings = settingsView(api);
-    main.append(settings.section);
+    tools.append(settings.section);
     await settings.load();
-  } else {
-    main.append(h("p", { testid: "no-tools" },
-      "You are signed in. Sessions you join will open here."));
   }
 }
 

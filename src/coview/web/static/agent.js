@@ -56,6 +56,273 @@
     return el;
   }
 
+  // src/agent/protocol.js
+  var encoder = new TextEncoder();
+  var decoder = new TextDecoder();
+  function encodeFrame(header, payload = new Uint8Array(0)) {
+    const head = encoder.encode(JSON.stringify(header));
+    const out = new Uint8Array(2 + head.length + payload.length);
+    out[0] = head.length >> 8;
+    out[1] = head.length & 255;
+    out.set(head, 2);
+    out.set(payload, 2 + head.length);
+    return out;
+  }
+  function decodeFrame(data) {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    if (bytes.length < 2) throw new Error("short frame");
+    const size = bytes[0] << 8 | bytes[1];
+    if (2 + size > bytes.length) throw new Error("bad frame length");
+    const header = JSON.parse(decoder.decode(bytes.subarray(2, 2 + size)));
+    if (typeof header !== "object" || header === null || typeof header.t !== "string") {
+      throw new Error("bad frame header");
+    }
+    return { header, payload: bytes.subarray(2 + size) };
+  }
+  var AgentConnection = class {
+    constructor(url, key, token, handlers) {
+      this.url = url;
+      this.hello = { t: "join", v: "1.0", key, token, client: "coview-console/0.1.0" };
+      this.handlers = handlers;
+      this.nextSeq = 1;
+      this.lastIn = 0;
+      this.open = false;
+      this.closed = false;
+    }
+    connect() {
+      const ws = new WebSocket(this.url);
+      ws.binaryType = "arraybuffer";
+      this.ws = ws;
+      ws.onopen = () => ws.send(encodeFrame(this.hello));
+      ws.onmessage = (event) => this.receive(event.data);
+      ws.onclose = () => {
+        this.open = false;
+        if (!this.closed) this.handlers.onClose();
+      };
+    }
+    receive(data) {
+      const frame = decodeFrame(data);
+      const h2 = frame.header;
+      if (h2.t === "welcome") {
+        this.open = true;
+        this.lastIn = h2.downlink_last || 0;
+        this.handlers.onWelcome(h2);
+      } else if (h2.t === "refused") {
+        this.closed = true;
+        this.handlers.onRefused(h2);
+      } else if (h2.t === "ack") {
+      } else if (h2.t === "r") {
+        if (h2.s <= this.lastIn) return;
+        this.lastIn = h2.s;
+        const inner = decodeFrame(frame.payload);
+        this.handlers.onMessage(inner.header, inner.payload, true);
+        this.ws.send(encodeFrame({ t: "ack", a: this.lastIn }));
+      } else {
+        this.handlers.onMessage(h2, frame.payload, false);
+      }
+    }
+    send(header) {
+      if (!this.open) return false;
+      this.ws.send(encodeFrame({ ...header, s: this.nextSeq++ }));
+      return true;
+    }
+    close() {
+      this.closed = true;
+      if (this.ws) this.ws.close();
+    }
+  };
+
+  // src/agent/session.js
+  var KEYSYMS = {
+    Enter: "Return",
+    Backspace: "BackSpace",
+    Tab: "Tab",
+    Escape: "Escape",
+    " ": "space",
+    ArrowLeft: "Left",
+    ArrowRight: "Right",
+    ArrowUp: "Up",
+    ArrowDown: "Down",
+    Delete: "Delete",
+    Home: "Home",
+    End: "End",
+    Shift: "Shift_L",
+    Control: "Control_L",
+    Alt: "Alt_L"
+  };
+  function sessionView(api2, key, onLeave) {
+    const canvas = h("canvas", {
+      class: "screen",
+      testid: "screen",
+      tabindex: "0",
+      width: 1,
+      height: 1
+    });
+    const ctx = canvas.getContext("2d");
+    const notice = h("div", { class: "notice", testid: "screen-notice", hidden: true });
+    const status = h(
+      "p",
+      { class: "status", testid: "session-status", role: "status" },
+      `Joining ${key}\u2026`
+    );
+    const guests = h("span", { testid: "guest-count" }, "0");
+    const people = h("ul", { class: "people", testid: "participants" });
+    const rcState = h("span", { testid: "rc-state" }, "off");
+    const messageInput = h("input", { testid: "message-text", placeholder: "Message to the app" });
+    const state = { display: null, paused: false, rc: false, ended: false, tiles: 0 };
+    canvas.dataset.tiles = "0";
+    function show2(text, kind = "") {
+      status.textContent = text;
+      status.dataset.kind = kind;
+    }
+    function setPaused(paused) {
+      state.paused = paused;
+      notice.hidden = !paused;
+      notice.textContent = paused ? "The visitor has paused the session." : "";
+      canvas.dataset.paused = String(paused);
+    }
+    function setGuests(g) {
+      guests.textContent = String(g.count || 0);
+      people.replaceChildren(...(g.agents || []).map((a) => h("li", {}, `${a.num}. ${a.name || a.username}${a.title ? ` (${a.title})` : ""}`)));
+    }
+    function setDisplay(d) {
+      if (!d) return;
+      if (!state.display || state.display.width !== d.width || state.display.height !== d.height) {
+        canvas.width = d.width;
+        canvas.height = d.height;
+        ctx.fillStyle = "#fff";
+        ctx.fillRect(0, 0, d.width, d.height);
+      }
+      state.display = d;
+    }
+    async function drawTile(header, payload) {
+      if (!state.display || header.e !== state.display.e) return;
+      const bitmap = await createImageBitmap(new Blob([payload], { type: "image/jpeg" }));
+      ctx.drawImage(bitmap, header.x, header.y);
+      bitmap.close();
+      state.tiles += 1;
+      canvas.dataset.tiles = String(state.tiles);
+    }
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
+    const conn = new AgentConnection(url, key, api2.token, {
+      onWelcome(w) {
+        const s = w.state || {};
+        setDisplay(s.display);
+        setPaused(Boolean(s.paused));
+        setGuests(s.guests || {});
+        state.rc = Boolean(s.rc_enabled);
+        rcState.textContent = state.rc ? "on" : "off";
+        show2(`In session ${w.key} as agent ${w.num}.`, "ok");
+        canvas.dataset.session = String(w.key);
+      },
+      onRefused(r) {
+        show2(r.message || r.code, "error");
+        canvas.dataset.refused = r.code;
+      },
+      onClose() {
+        if (!state.ended) show2("The connection dropped.", "error");
+      },
+      onMessage(m, payload) {
+        switch (m.t) {
+          case "tile":
+            drawTile(m, payload);
+            break;
+          case "display":
+            setDisplay(m);
+            break;
+          case "paused":
+            setPaused(Boolean(m.paused));
+            break;
+          case "guests":
+            setGuests(m);
+            break;
+          case "rc":
+            state.rc = Boolean(m.enabled);
+            rcState.textContent = state.rc ? "on" : "off";
+            show2(state.rc ? "The visitor gave you control." : "Remote control is off.", "ok");
+            break;
+          case "rc_refused":
+            show2(m.message || "Remote control is not enabled.", "error");
+            break;
+          case "visitor":
+            show2(
+              m.connected ? "The visitor is back." : "The visitor's connection dropped\u2026",
+              m.connected ? "ok" : "warning"
+            );
+            break;
+          case "ended":
+            state.ended = true;
+            canvas.dataset.ended = m.reason;
+            show2(`The session ended (${m.reason.replace(/^SessionEnd(Reason)?/, "")}).`, "ended");
+            conn.close();
+            break;
+          default:
+            break;
+        }
+      }
+    });
+    conn.connect();
+    function pictureXY(event) {
+      const box = canvas.getBoundingClientRect();
+      return {
+        x: Math.round((event.clientX - box.left) * canvas.width / box.width),
+        y: Math.round((event.clientY - box.top) * canvas.height / box.height)
+      };
+    }
+    canvas.addEventListener("click", (event) => {
+      canvas.focus();
+      if (state.rc) conn.send({ t: "input", action: "click", button: "left", ...pictureXY(event) });
+    });
+    canvas.addEventListener("keydown", (event) => {
+      if (!state.rc) return;
+      const keysym = KEYSYMS[event.key] || (event.key.length === 1 ? event.key : null);
+      if (keysym) {
+        event.preventDefault();
+        conn.send({ t: "input", action: "key", keysym });
+      }
+    });
+    const sendMessage = h("button", { type: "button", testid: "message-send", onclick() {
+      if (messageInput.value) conn.send({ t: "message", properties: { text: messageInput.value } });
+      messageInput.value = "";
+    } }, "Send");
+    const requestControl = h("button", { type: "button", testid: "rc-request", onclick() {
+      conn.send({ t: "rc_request", username: "" });
+      show2("Asked the visitor for control\u2026");
+    } }, "Request control");
+    const end = h("button", { type: "button", testid: "session-end", onclick() {
+      conn.send({ t: "end" });
+    } }, "End session");
+    const leave = h("button", { type: "button", testid: "session-leave", onclick() {
+      conn.send({ t: "leave" });
+      conn.close();
+      onLeave();
+    } }, "Leave");
+    const section = h(
+      "section",
+      { class: "session", testid: "session" },
+      h(
+        "div",
+        { class: "toolbar" },
+        h("strong", {}, `Session ${key}`),
+        h("span", {}, "Agents: ", guests),
+        h("span", {}, "Control: ", rcState),
+        requestControl,
+        end,
+        leave
+      ),
+      status,
+      h("div", { class: "stage" }, canvas, notice),
+      h(
+        "div",
+        { class: "side" },
+        h("h3", {}, "Participants"),
+        people,
+        h("div", { class: "message" }, messageInput, sendMessage)
+      )
+    );
+    return { section, close: () => conn.close() };
+  }
+
   // src/agent/settings.js
   function fieldInput(name, value) {
     if (typeof value === "boolean") {
@@ -259,16 +526,36 @@
     );
     const main = h("main", {});
     root.replaceChildren(header, main);
+    const keyInput = h("input", {
+      name: "key",
+      testid: "join-key",
+      required: true,
+      placeholder: "Session key",
+      pattern: "[A-Za-z0-9_\\-]{1,50}",
+      autocomplete: "off"
+    });
+    const join = h(
+      "form",
+      { class: "join", testid: "join-form" },
+      h("h2", {}, "Join a session"),
+      keyInput,
+      h("button", { type: "submit", testid: "join-submit" }, "Join")
+    );
+    const tools = h("div", {});
+    main.append(join, tools);
+    join.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const view = sessionView(api, keyInput.value.trim(), () => {
+        view.section.remove();
+        join.hidden = false;
+      });
+      join.hidden = true;
+      main.insertBefore(view.section, tools);
+    });
     if (agent.role === "admin") {
       const settings = settingsView(api);
-      main.append(settings.section);
+      tools.append(settings.section);
       await settings.load();
-    } else {
-      main.append(h(
-        "p",
-        { testid: "no-tools" },
-        "You are signed in. Sessions you join will open here."
-      ));
     }
   }
   async function show() {

@@ -1,0 +1,85 @@
+// The session protocol in the browser (docs/protocol.md): frames, reliable delivery, acks.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeFrame(header, payload = new Uint8Array(0)) {
+  const head = encoder.encode(JSON.stringify(header));
+  const out = new Uint8Array(2 + head.length + payload.length);
+  out[0] = head.length >> 8;
+  out[1] = head.length & 0xff;
+  out.set(head, 2);
+  out.set(payload, 2 + head.length);
+  return out;
+}
+
+export function decodeFrame(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes.length < 2) throw new Error("short frame");
+  const size = (bytes[0] << 8) | bytes[1];
+  if (2 + size > bytes.length) throw new Error("bad frame length");
+  const header = JSON.parse(decoder.decode(bytes.subarray(2, 2 + size)));
+  if (typeof header !== "object" || header === null || typeof header.t !== "string") {
+    throw new Error("bad frame header");
+  }
+  return { header, payload: bytes.subarray(2 + size) };
+}
+
+// One connection to a session, as an agent: join, then messages in and out.
+export class AgentConnection {
+  constructor(url, key, token, handlers) {
+    this.url = url;
+    this.hello = { t: "join", v: "1.0", key, token, client: "coview-console/0.1.0" };
+    this.handlers = handlers;
+    this.nextSeq = 1;
+    this.lastIn = 0;
+    this.open = false;
+    this.closed = false;
+  }
+
+  connect() {
+    const ws = new WebSocket(this.url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onopen = () => ws.send(encodeFrame(this.hello));
+    ws.onmessage = (event) => this.receive(event.data);
+    ws.onclose = () => {
+      this.open = false;
+      if (!this.closed) this.handlers.onClose();
+    };
+  }
+
+  receive(data) {
+    const frame = decodeFrame(data);
+    const h = frame.header;
+    if (h.t === "welcome") {
+      this.open = true;
+      this.lastIn = h.downlink_last || 0;
+      this.handlers.onWelcome(h);
+    } else if (h.t === "refused") {
+      this.closed = true;
+      this.handlers.onRefused(h);
+    } else if (h.t === "ack") {
+      // Acknowledged uplink: nothing kept to resend in the console.
+    } else if (h.t === "r") {
+      if (h.s <= this.lastIn) return; // a duplicate
+      this.lastIn = h.s;
+      const inner = decodeFrame(frame.payload);
+      this.handlers.onMessage(inner.header, inner.payload, true);
+      this.ws.send(encodeFrame({ t: "ack", a: this.lastIn }));
+    } else {
+      this.handlers.onMessage(h, frame.payload, false);
+    }
+  }
+
+  send(header) {
+    if (!this.open) return false;
+    this.ws.send(encodeFrame({ ...header, s: this.nextSeq++ }));
+    return true;
+  }
+
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+}

@@ -1,0 +1,159 @@
+// The live view of a screen share session: picture, participants, messages, control.
+import { h } from "./dom.js";
+import { AgentConnection } from "./protocol.js";
+
+const KEYSYMS = {
+  Enter: "Return", Backspace: "BackSpace", Tab: "Tab", Escape: "Escape", " ": "space",
+  ArrowLeft: "Left", ArrowRight: "Right", ArrowUp: "Up", ArrowDown: "Down", Delete: "Delete",
+  Home: "Home", End: "End", Shift: "Shift_L", Control: "Control_L", Alt: "Alt_L",
+};
+
+export function sessionView(api, key, onLeave) {
+  const canvas = h("canvas", { class: "screen", testid: "screen", tabindex: "0",
+    width: 1, height: 1 });
+  const ctx = canvas.getContext("2d");
+  const notice = h("div", { class: "notice", testid: "screen-notice", hidden: true });
+  const status = h("p", { class: "status", testid: "session-status", role: "status" },
+    `Joining ${key}…`);
+  const guests = h("span", { testid: "guest-count" }, "0");
+  const people = h("ul", { class: "people", testid: "participants" });
+  const rcState = h("span", { testid: "rc-state" }, "off");
+  const messageInput = h("input", { testid: "message-text", placeholder: "Message to the app" });
+  const state = { display: null, paused: false, rc: false, ended: false, tiles: 0 };
+  canvas.dataset.tiles = "0";
+
+  function show(text, kind = "") {
+    status.textContent = text;
+    status.dataset.kind = kind;
+  }
+
+  function setPaused(paused) {
+    state.paused = paused;
+    notice.hidden = !paused;
+    notice.textContent = paused ? "The visitor has paused the session." : "";
+    canvas.dataset.paused = String(paused);
+  }
+
+  function setGuests(g) {
+    guests.textContent = String(g.count || 0);
+    people.replaceChildren(...(g.agents || []).map((a) =>
+      h("li", {}, `${a.num}. ${a.name || a.username}${a.title ? ` (${a.title})` : ""}`)));
+  }
+
+  function setDisplay(d) {
+    if (!d) return;
+    if (!state.display || state.display.width !== d.width || state.display.height !== d.height) {
+      canvas.width = d.width;
+      canvas.height = d.height;
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(0, 0, d.width, d.height);
+    }
+    state.display = d;
+  }
+
+  async function drawTile(header, payload) {
+    if (!state.display || header.e !== state.display.e) return;
+    const bitmap = await createImageBitmap(new Blob([payload], { type: "image/jpeg" }));
+    ctx.drawImage(bitmap, header.x, header.y);
+    bitmap.close();
+    state.tiles += 1;
+    canvas.dataset.tiles = String(state.tiles);
+  }
+
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
+  const conn = new AgentConnection(url, key, api.token, {
+    onWelcome(w) {
+      const s = w.state || {};
+      setDisplay(s.display);
+      setPaused(Boolean(s.paused));
+      setGuests(s.guests || {});
+      state.rc = Boolean(s.rc_enabled);
+      rcState.textContent = state.rc ? "on" : "off";
+      show(`In session ${w.key} as agent ${w.num}.`, "ok");
+      canvas.dataset.session = String(w.key);
+    },
+    onRefused(r) {
+      show(r.message || r.code, "error");
+      canvas.dataset.refused = r.code;
+    },
+    onClose() {
+      if (!state.ended) show("The connection dropped.", "error");
+    },
+    onMessage(m, payload) {
+      switch (m.t) {
+        case "tile": drawTile(m, payload); break;
+        case "display": setDisplay(m); break;
+        case "paused": setPaused(Boolean(m.paused)); break;
+        case "guests": setGuests(m); break;
+        case "rc":
+          state.rc = Boolean(m.enabled);
+          rcState.textContent = state.rc ? "on" : "off";
+          show(state.rc ? "The visitor gave you control." : "Remote control is off.", "ok");
+          break;
+        case "rc_refused": show(m.message || "Remote control is not enabled.", "error"); break;
+        case "visitor":
+          show(m.connected ? "The visitor is back." : "The visitor's connection dropped…",
+            m.connected ? "ok" : "warning");
+          break;
+        case "ended":
+          state.ended = true;
+          canvas.dataset.ended = m.reason;
+          show(`The session ended (${m.reason.replace(/^SessionEnd(Reason)?/, "")}).`, "ended");
+          conn.close();
+          break;
+        default: break;
+      }
+    },
+  });
+  conn.connect();
+
+  function pictureXY(event) {
+    const box = canvas.getBoundingClientRect();
+    return {
+      x: Math.round((event.clientX - box.left) * canvas.width / box.width),
+      y: Math.round((event.clientY - box.top) * canvas.height / box.height),
+    };
+  }
+
+  canvas.addEventListener("click", (event) => {
+    canvas.focus();
+    if (state.rc) conn.send({ t: "input", action: "click", button: "left", ...pictureXY(event) });
+  });
+  canvas.addEventListener("keydown", (event) => {
+    if (!state.rc) return;
+    const keysym = KEYSYMS[event.key] || (event.key.length === 1 ? event.key : null);
+    if (keysym) {
+      event.preventDefault();
+      conn.send({ t: "input", action: "key", keysym });
+    }
+  });
+
+  const sendMessage = h("button", { type: "button", testid: "message-send", onclick() {
+    if (messageInput.value) conn.send({ t: "message", properties: { text: messageInput.value } });
+    messageInput.value = "";
+  } }, "Send");
+  const requestControl = h("button", { type: "button", testid: "rc-request", onclick() {
+    conn.send({ t: "rc_request", username: "" });
+    show("Asked the visitor for control…");
+  } }, "Request control");
+  const end = h("button", { type: "button", testid: "session-end", onclick() {
+    conn.send({ t: "end" });
+  } }, "End session");
+  const leave = h("button", { type: "button", testid: "session-leave", onclick() {
+    conn.send({ t: "leave" });
+    conn.close();
+    onLeave();
+  } }, "Leave");
+
+  const section = h("section", { class: "session", testid: "session" },
+    h("div", { class: "toolbar" },
+      h("strong", {}, `Session ${key}`),
+      h("span", {}, "Agents: ", guests),
+      h("span", {}, "Control: ", rcState),
+      requestControl, end, leave),
+    status,
+    h("div", { class: "stage" }, canvas, notice),
+    h("div", { class: "side" }, h("h3", {}, "Participants"), people,
+      h("div", { class: "message" }, messageInput, sendMessage)));
+  return { section, close: () => conn.close() };
+}
