@@ -171,6 +171,13 @@ class TapProxy:
                 upstream.transport.abort()  # type: ignore[attr-defined]
         asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
 
+    def inject(self, data: bytes) -> None:
+        """Send ``data`` to the clients as if the server had sent it (a corrupted stream)."""
+        async def send() -> None:
+            for client, _ in list(self._links):
+                await client.send(data)
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(timeout=10)
+
     def frames(self) -> list[Frame]:
         with self._lock:
             return [decode_frame(data, max_bytes=len(data)) for data in self.sent]

@@ -330,6 +330,8 @@ def test_end_reasons_and_session_rules(server: Server, visitors: list[coview.Vis
                                                                              group=2004)
     started(first_v, "only-1")
     second_v.start_session("only-2")
+    assert second_v.wait_for(EventCode.PRIVILEGE_VIOLATION).properties["error"] == \
+        "session_limit"
     assert second_v.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == \
         "session_limit"
     assert password
@@ -368,6 +370,7 @@ def test_mistakes_and_tokens(server: Server, visitors: list[coview.Visitor], dis
     password = new_group(server, 2005, visitor_id_requires_token=True)
     claimer = make_visitor(visitors, url, group=2005, visitor_id="cust-77")
     claimer.start_session()
+    claimer.wait_for(EventCode.PRIVILEGE_VIOLATION)
     assert claimer.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == \
         "invalid_token"
     token = run_coview("admin", "visitor-token", "--group-id", "2005", "--visitor-id",
@@ -593,3 +596,51 @@ def test_agent_console_shows_and_controls_the_shared_screen(
         assert problems == []
     finally:
         context.close()
+
+
+def test_the_shown_window_going_and_coming_back(
+        server: Server, board: Board, visitors: list[coview.Visitor]) -> None:
+    """Showing the application's window: when it goes away the SDK reports
+    DEVICE_DISCONNECTED and the agent hears of it; when it is back, DEVICE_RECONNECTED."""
+    visitor = make_visitor(visitors, server.base_url)
+    shown = {"visible": True}
+    visitor.set_application_window(lambda: GEOMETRY if shown["visible"] else None)
+    key = started(visitor, coview.StartParams(
+        key="window-1", display=coview.DisplayParams(display_name="application")))
+    session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                           password=server.demo_password).join(key)
+    session.wait_until(lambda s: s.tiles_applied > 0, what="the window's picture")
+    assert (session.display["width"], session.display["height"]) == GEOMETRY[2:]
+    assert color_distance(np.asarray(session.screen())[60:190, 60:240], (0xFF, 0x88, 0x00)) < 8 \
+        or color_distance(np.asarray(session.screen())[60:190, 60:240], (0x11, 0x22, 0x33)) < 8
+    shown["visible"] = False
+    visitor.wait_for(EventCode.DEVICE_DISCONNECTED)
+    session.wait_for("device", predicate=lambda r: r.header.get("connected") is False)
+    shown["visible"] = True
+    visitor.wait_for(EventCode.DEVICE_RECONNECTED)
+    session.wait_for("device", predicate=lambda r: r.header.get("connected") is True)
+    visitor.end_session()
+    ended(visitor)
+    session.close()
+
+
+def test_a_corrupted_stream_is_an_exception_and_a_stopping_server_an_error(
+        tmp_path: Path, visitors: list[coview.Visitor], display: str) -> None:
+    """Garbage from the network ends the session with EXCEPTION and reason ERROR; a server
+    that stops ends its sessions with reason ERROR."""
+    own = start_server(tmp_path, ["--data-dir", str(tmp_path / "data")])
+    proxy = TapProxy(own.base_url)
+    try:
+        corrupted = make_visitor(visitors, proxy.url)
+        started(corrupted, "garbage-1")
+        proxy.inject(b"\x00\x03not a frame")
+        corrupted.wait_for(EventCode.EXCEPTION)
+        assert ended(corrupted) == SessionEndReason.ERROR
+
+        visitor = make_visitor(visitors, own.base_url)
+        started(visitor, "stopping-1")
+        assert own.stop() == 0
+        assert ended(visitor) == SessionEndReason.ERROR
+    finally:
+        proxy.close()
+        own.stop()

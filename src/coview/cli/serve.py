@@ -5,24 +5,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 
 import uvicorn
+from fastapi import FastAPI
 
 from coview.errors import InvalidInput
 from coview.server.app import create_app
 from coview.server.config import ServerConfig, load_config
 from coview.server.demo import DemoAccount, ensure_demo
+from coview.server.hub import SessionHub
 from coview.server.logs import configure_logging
 from coview.storage.database import Database
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, exiting 0 after a graceful shutdown on SIGINT or SIGTERM.
+    """uvicorn's server, with Coview's order of shutdown and exit code.
 
-    uvicorn re-raises the signal once it has shut down, which makes the process end "killed by
-    signal" although it stopped cleanly; service managers and scripts read that as a failure.
+    Live sessions end (reason ERROR, told to every client) before uvicorn closes connections:
+    a client told nothing would wait out its reconnect window for sessions this process no
+    longer holds. And uvicorn re-raises the signal once it has shut down, which makes the
+    process end "killed by signal" although it stopped cleanly; service managers and scripts
+    read that as a failure, so the signal is not re-raised.
     """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.coview_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub: SessionHub | None = getattr(self.coview_app.state, "hub", None)
+        if hub is not None:
+            await hub.end_all("the server is stopping")
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -65,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
     demo = asyncio.run(_prepare(config))
     if demo is not None:
         _announce(config, demo)
+    app = create_app(config)
     server = _Server(uvicorn.Config(
-        create_app(config), host=config.host, port=config.port, log_config=None,
+        app, host=config.host, port=config.port, log_config=None,
         access_log=False, lifespan="on", timeout_graceful_shutdown=10,
         ws_max_size=16 * 1024 * 1024, server_header=False,
-    ))
+    ), app)
     server.run()
     return 0 if server.started else 1

@@ -43,6 +43,8 @@ Listener = Callable[[Event], None]
 WindowRect = Callable[[], tuple[int, int, int, int] | None]
 
 MAX_FPS = 20.0
+# Refusals that a group setting causes (a visitor token required, the session limit).
+_GROUP_SETTING_REFUSALS = frozenset({"invalid_token", "token_expired", "session_limit"})
 IDLE_POLL = 0.25
 
 
@@ -441,6 +443,9 @@ class _Share:
             return
         if event.code == "upgrade_required":
             fire(EventCode.UPGRADE_REQUIRED, event.message)
+        if event.code in _GROUP_SETTING_REFUSALS:
+            # Seed 000: "an operation not allowed by the group settings".
+            fire(EventCode.PRIVILEGE_VIOLATION, event.message, error=event.code)
         fire(EventCode.START_SESSION_FAILED, event.message, error=event.code)
         self._over(None)
 

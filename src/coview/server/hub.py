@@ -158,13 +158,17 @@ class SessionHub:
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_forever(), name="coview-session-ticker")
 
+    async def end_all(self, detail: str) -> None:
+        """End every live session with reason ERROR (the server is stopping)."""
+        for live in list(self.sessions.values()):
+            await self._end(live, SessionEndReason.ERROR, detail=detail)
+
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for live in list(self.sessions.values()):
-            await self._end(live, SessionEndReason.ERROR, detail="the server is stopping")
+        await self.end_all("the server is stopping")
 
     async def _tick_forever(self) -> None:
         while True:
