@@ -11,14 +11,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+
+T = TypeVar("T")
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "COVIEW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -40,6 +44,13 @@ def run_coview(*args: str, env: dict[str, str] | None = None,
         [sys.executable, "-m", "coview", *args], capture_output=True, text=True,
         timeout=timeout, env={**os.environ, **(env or {})}, check=False,
     )
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a thread of its own (the main thread may already run
+    Playwright's event loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def wait_until(condition: object, *, timeout: float = 20, what: str = "condition") -> None:
@@ -68,7 +79,7 @@ class PostgresDatabases:
             finally:
                 await conn.close()
 
-        asyncio.run(make())
+        run_async(make())
         self.created.append(name)
         base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://",
                                                               "postgresql+asyncpg://")
@@ -83,7 +94,7 @@ class PostgresDatabases:
             finally:
                 await conn.close()
 
-        asyncio.run(drop())
+        run_async(drop())
 
 
 @pytest.fixture(scope="session")
@@ -170,9 +181,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium, driven by Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's synchronous API runs an event loop on the main thread while it
+    is open, which would stop later tests from using ``asyncio.run``.
+    """
     assert Path(CHROMIUM).exists(), "install Debian's chromium (bash .ci/run does)"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
