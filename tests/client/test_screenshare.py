@@ -644,3 +644,43 @@ def test_a_corrupted_stream_is_an_exception_and_a_stopping_server_an_error(
     finally:
         proxy.close()
         own.stop()
+
+
+def test_display_parameters_and_switching_live(
+        server: Server, board: Board, visitors: list[coview.Visitor]) -> None:
+    """Displays are listed by count, type and name; scale and capture size shrink the picture;
+    show_display switches what is shown while the session runs."""
+    visitor = make_visitor(visitors, server.base_url)
+    assert visitor.display_count() == 1
+    assert visitor.main_monitor() == 0
+    assert visitor.display_type(0) == "Monitor"
+    name = visitor.display_name(0)
+    with pytest.raises(IndexError):
+        visitor.display_name(5)
+    visitor.start_session(coview.StartParams(key="scaled-1", display=coview.DisplayParams(
+        display_name=name, scale=0.5)))
+    visitor.wait_for(EventCode.CONNECTED_TO_SESSION)
+    session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                           password=server.demo_password).join("scaled-1")
+    session.wait_until(lambda s: s.tiles_applied > 0, what="the picture")
+    assert (session.display["width"], session.display["height"]) == (640, 400)
+    half = np.asarray(Image.fromarray(real_screen()).resize((640, 400)))
+    session.wait_until(lambda s: mean_difference(np.asarray(s.screen()), half) < 6,
+                       what="the half-size picture")
+
+    visitor.show_display(coview.DisplayParams(display_name="main", capture_width=320,
+                                              capture_height=320))
+    session.wait_until(lambda s: (s.display.get("width"), s.display.get("height")) == (320, 200),
+                       what="the switch to a 320-wide capture")
+    visitor.show_display(coview.DisplayParams(display_name="application"))  # none set: gone
+    visitor.wait_for(EventCode.DEVICE_DISCONNECTED)
+    visitor.show_display(coview.DisplayParams(scale=0))
+    visitor.wait_for(EventCode.INVALID_PARAMETER)
+    visitor.show_display(coview.DisplayParams(display_name="all"))
+    visitor.wait_for(EventCode.DEVICE_RECONNECTED)
+    session.wait_until(lambda s: (s.display.get("width"), s.display.get("height")) == (1280, 800),
+                       what="the whole screen again")
+    assert visitor.session_info().display_name == "all"
+    visitor.end_session()
+    ended(visitor)
+    session.close()

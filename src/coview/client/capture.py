@@ -62,11 +62,15 @@ class Screen:
 
 
 def scaled(frame: Frame, width: int, height: int) -> Frame:
-    """``frame`` resized to ``width`` x ``height`` (the channel order does not matter here)."""
+    """``frame`` resized to ``width`` x ``height``.
+
+    The channel order does not matter to a resize, but the fourth byte must be padding
+    ("RGBX"): read as alpha, X11's zero alpha would premultiply every pixel to black.
+    """
     if (frame.shape[1], frame.shape[0]) == (width, height):
         return frame
-    image = Image.frombuffer("RGBA", (frame.shape[1], frame.shape[0]), frame.tobytes(),
-                             "raw", "RGBA", 0, 1)
+    image = Image.frombuffer("RGBX", (frame.shape[1], frame.shape[0]), frame.tobytes(),
+                             "raw", "RGBX", 0, 1)
     resized = image.resize((max(1, width), max(1, height)), Image.Resampling.BILINEAR)
     out: Frame = np.array(resized, dtype=np.uint8)
     return out
