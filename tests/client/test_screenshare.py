@@ -684,3 +684,14 @@ def test_display_parameters_and_switching_live(
     visitor.end_session()
     ended(visitor)
     session.close()
+
+    visitor.identify_monitors(1.0)  # the monitor's number, drawn in its middle for a second
+    def centre() -> list[int]:
+        return [int(c) for c in real_screen()[300, 540]]  # inside the box, off the digit
+    deadline = time.monotonic() + 10
+    while centre() != [0x1D, 0x23, 0x30]:
+        assert time.monotonic() < deadline, "no monitor number was drawn"
+        time.sleep(0.05)
+    while centre() == [0x1D, 0x23, 0x30]:
+        assert time.monotonic() < deadline + 5, "the monitor number stayed"
+        time.sleep(0.05)
