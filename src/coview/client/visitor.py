@@ -84,8 +84,6 @@ class Visitor:
         self._masks: dict[int, Mask] = {}
         self._mask_ids = itertools.count(1)
         self._app_window: WindowRect | None = None
-        self.terms_url = "https://coview.example.com/terms"
-        self.ui_factory: Callable[[Visitor], Any] | None = None
 
     # -- events ----------------------------------------------------------------------------
 

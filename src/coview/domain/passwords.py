@@ -24,7 +24,3 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
-
-def needs_rehash(stored_hash: str) -> bool:
-    """Return whether the stored hash uses weaker parameters than today's."""
-    return _hasher.check_needs_rehash(stored_hash)

@@ -59,7 +59,3 @@ def decode_frame(data: bytes, *, max_bytes: int) -> Frame:
         raise ProtocolError("frame header is not an object with a string 't'")
     return Frame(header, bytes(data[2 + size:]))
 
-
-def frame_type(data: bytes) -> str:
-    """The type of an encoded frame (which the encoder wrote)."""
-    return decode_frame(data, max_bytes=len(data)).type

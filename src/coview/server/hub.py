@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from coview import __version__
 from coview.domain.agents import Agent, Privilege
 from coview.domain.audit import AuditAction
+from coview.domain.groups import Group
 from coview.domain.keys import random_key
 from coview.domain.sessions import (
     Seat,
@@ -225,15 +226,16 @@ class SessionHub:
         conn.outbound.close()
         conn.close()
 
-    async def _production(self, group_id: GroupId) -> GroupSettings:
-        if await self.svc.database.get_group(group_id) is None:
+    async def _production(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
+        group = await self.svc.database.get_group(group_id)
+        if group is None:
             raise Refusal(f"there is no group {group_id}", code="invalid_group")
         settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
-        return settings
+        return group, settings
 
     async def _start(self, conn: Conn, hello: StartHello) -> Attachment:
         group_id = GroupId(hello.group_id)
-        settings = await self._production(group_id)
+        group, settings = await self._production(group_id)
         if hello.key_kind == "random":
             key = random_key(settings.random_key_length)
         elif hello.key is None:
@@ -241,7 +243,6 @@ class SessionHub:
         else:
             key = hello.key
         if hello.key_kind == "visitor" and settings.visitor_id_requires_token:
-            group = await self.svc.database.require_group(group_id)
             try:
                 claims = read_visitor_token(group.visitor_token_secret, hello.token,
                                             group_id=group_id, now=self.svc.now())
@@ -572,9 +573,6 @@ class SessionHub:
             await self._finish(live)
         else:
             self._announce_guests(live)
-
-    async def end_session(self, live: LiveSession, reason: SessionEndReason) -> None:
-        await self._end(live, reason)
 
     async def _end(self, live: LiveSession, reason: SessionEndReason, *,
                    detail: str = "") -> None:

@@ -31,7 +31,6 @@ class Outbound:
         self._volatile_bytes = 0
         self._ready = asyncio.Event()
         self.closed = False
-        self.replaced = 0  # volatile frames dropped for newer ones (a metric of slowness)
 
     def put_reliable(self, frame: bytes) -> None:
         if self.closed:
@@ -47,19 +46,16 @@ class Outbound:
         if self.closed:
             return
         if replaces_all:
-            self.replaced += len(self._volatile)
             self._volatile.clear()
             self._volatile_bytes = 0
         old = self._volatile.pop(slot, None)
         if old is not None:
             self._volatile_bytes -= len(old)
-            self.replaced += 1
         self._volatile[slot] = frame
         self._volatile_bytes += len(frame)
         while self._volatile_bytes > self.max_volatile_bytes and len(self._volatile) > 1:
             _, dropped = self._volatile.popitem(last=False)
             self._volatile_bytes -= len(dropped)
-            self.replaced += 1
         self._ready.set()
 
     def clear_volatile(self) -> None:
@@ -93,7 +89,3 @@ class Outbound:
         """No more frames; the writer finishes what is queued, then stops."""
         self.closed = True
         self._ready.set()
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._reliable_bytes + self._volatile_bytes

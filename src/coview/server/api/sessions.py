@@ -6,16 +6,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from coview.errors import NotFound
 from coview.server.auth import AnyCaller, ServicesDep
-from coview.storage.database import SessionRecord
 
 router = APIRouter(tags=["sessions"])
 
 
 class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     call_id: int
     key: str
     session_type: str
@@ -25,13 +26,6 @@ class SessionOut(BaseModel):
     end_reason: str | None
     peak_guests: int
     errors: list[str]
-
-    @classmethod
-    def of(cls, record: SessionRecord) -> SessionOut:
-        return cls(call_id=record.call_id, key=record.key, session_type=record.session_type,
-                   parent_call_id=record.parent_call_id, started_at=record.started_at,
-                   ended_at=record.ended_at, end_reason=record.end_reason,
-                   peak_guests=record.peak_guests, errors=record.errors)
 
 
 class SessionPageOut(BaseModel):
@@ -47,7 +41,7 @@ async def list_sessions(
 ) -> SessionPageOut:
     records = await svc.database.list_session_records(caller.group_id, limit=limit,
                                                       before=before)
-    return SessionPageOut(sessions=[SessionOut.of(r) for r in records],
+    return SessionPageOut(sessions=[SessionOut.model_validate(r) for r in records],
                           next_before=records[-1].call_id if len(records) == limit else None)
 
 
@@ -57,4 +51,4 @@ async def get_session(caller: AnyCaller, svc: ServicesDep,
     record = await svc.database.get_session_record(caller.group_id, call_id)
     if record is None:
         raise NotFound(f"there is no session {call_id} in this group", code="session_not_found")
-    return SessionOut.of(record)
+    return SessionOut.model_validate(record)
