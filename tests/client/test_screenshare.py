@@ -574,6 +574,16 @@ def test_agent_console_shows_and_controls_the_shared_screen(
         visitor.pause(False)
         expect(page.get_by_test_id("screen-notice")).to_be_hidden()
 
+        # The console's socket drops: it resumes, and a message sent around the drop arrives
+        # once.
+        page.evaluate("window.coviewConsoleSession.dropForTest()")
+        page.get_by_test_id("message-text").fill("sent around a drop")
+        page.get_by_test_id("message-send").click()
+        expect(page.get_by_test_id("session-status")).to_contain_text("Reconnected")
+        assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties == {
+            "text": "sent around a drop"}
+        assert not [e for e in visitor.events() if e.code is EventCode.MESSAGE_RECEIVED]
+
         page.get_by_test_id("rc-request").click()
         assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties["coview"] == "rc_request"
         visitor.enable_rc(True)

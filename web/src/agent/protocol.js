@@ -35,17 +35,40 @@ export class AgentConnection {
     this.lastIn = 0;
     this.open = false;
     this.closed = false;
+    this.session = null; // {session_id, resume_token, reconnect_window} once welcomed
+    this.unacked = []; // uplink frames the server has not acknowledged: resent on resume
+    this.lostAt = 0;
   }
 
   connect() {
     const ws = new WebSocket(this.url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
-    ws.onopen = () => ws.send(encodeFrame(this.hello));
+    ws.onopen = () => {
+      const first = this.session
+        ? { t: "resume", v: "1.0", session_id: this.session.session_id,
+          token: this.session.resume_token, a: this.lastIn }
+        : this.hello;
+      ws.send(encodeFrame(first));
+    };
     ws.onmessage = (event) => this.receive(event.data);
     ws.onclose = () => {
       this.open = false;
-      if (!this.closed) this.handlers.onClose();
+      if (this.closed) return;
+      if (!this.session) {
+        this.handlers.onClose(false);
+        return;
+      }
+      // Inside the reconnect window the server keeps our seat: come back and resume.
+      if (!this.lostAt) this.lostAt = Date.now();
+      const windowMs = (this.session.reconnect_window || 60) * 1000;
+      if (Date.now() - this.lostAt > windowMs) {
+        this.closed = true;
+        this.handlers.onClose(false);
+        return;
+      }
+      this.handlers.onClose(true);
+      setTimeout(() => { if (!this.closed) this.connect(); }, 500);
     };
   }
 
@@ -54,13 +77,24 @@ export class AgentConnection {
     const h = frame.header;
     if (h.t === "welcome") {
       this.open = true;
+      this.lostAt = 0;
+      if (this.session && h.resumed) {
+        this.unacked = this.unacked.filter((f) => f.s > (h.a || 0));
+        for (const f of this.unacked) this.ws.send(f.frame);
+        this.handlers.onResumed(h);
+        return;
+      }
+      if (!this.session) {
+        this.session = { session_id: h.session_id, resume_token: h.resume_token,
+          reconnect_window: h.reconnect_window };
+      }
       this.lastIn = h.downlink_last || 0;
       this.handlers.onWelcome(h);
     } else if (h.t === "refused") {
       this.closed = true;
       this.handlers.onRefused(h);
     } else if (h.t === "ack") {
-      // Acknowledged uplink: nothing kept to resend in the console.
+      this.unacked = this.unacked.filter((f) => f.s > h.a);
     } else if (h.t === "r") {
       if (h.s <= this.lastIn) return; // a duplicate
       this.lastIn = h.s;
@@ -73,9 +107,17 @@ export class AgentConnection {
   }
 
   send(header) {
-    if (!this.open) return false;
-    this.ws.send(encodeFrame({ ...header, s: this.nextSeq++ }));
+    if (this.closed) return false;
+    const s = this.nextSeq++;
+    const frame = encodeFrame({ ...header, s });
+    this.unacked.push({ s, frame });
+    if (this.open) this.ws.send(frame);
     return true;
+  }
+
+  dropForTest() {
+    // Closes the socket without leaving, as a network drop would.
+    if (this.ws) this.ws.close();
   }
 
   close() {

@@ -76,8 +76,14 @@ export function sessionView(api, key, onLeave) {
       show(r.message || r.code, "error");
       canvas.dataset.refused = r.code;
     },
-    onClose() {
-      if (!state.ended) show("The connection dropped.", "error");
+    onResumed() {
+      show("Reconnected: nothing was lost.", "ok");
+      canvas.dataset.resumed = String(Number(canvas.dataset.resumed || 0) + 1);
+    },
+    onClose(retrying) {
+      if (state.ended) return;
+      show(retrying ? "The connection dropped; reconnecting…" : "The connection was lost.",
+        retrying ? "warning" : "error");
     },
     onMessage(m, payload) {
       switch (m.t) {
@@ -155,5 +161,6 @@ export function sessionView(api, key, onLeave) {
     h("div", { class: "stage" }, canvas, notice),
     h("div", { class: "side" }, h("h3", {}, "Participants"), people,
       h("div", { class: "message" }, messageInput, sendMessage)));
+  window.coviewConsoleSession = conn; // for diagnostics (and the tests' simulated drops)
   return { section, close: () => conn.close() };
 }

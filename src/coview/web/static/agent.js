@@ -88,16 +88,43 @@
       this.lastIn = 0;
       this.open = false;
       this.closed = false;
+      this.session = null;
+      this.unacked = [];
+      this.lostAt = 0;
     }
     connect() {
       const ws = new WebSocket(this.url);
       ws.binaryType = "arraybuffer";
       this.ws = ws;
-      ws.onopen = () => ws.send(encodeFrame(this.hello));
+      ws.onopen = () => {
+        const first = this.session ? {
+          t: "resume",
+          v: "1.0",
+          session_id: this.session.session_id,
+          token: this.session.resume_token,
+          a: this.lastIn
+        } : this.hello;
+        ws.send(encodeFrame(first));
+      };
       ws.onmessage = (event) => this.receive(event.data);
       ws.onclose = () => {
         this.open = false;
-        if (!this.closed) this.handlers.onClose();
+        if (this.closed) return;
+        if (!this.session) {
+          this.handlers.onClose(false);
+          return;
+        }
+        if (!this.lostAt) this.lostAt = Date.now();
+        const windowMs = (this.session.reconnect_window || 60) * 1e3;
+        if (Date.now() - this.lostAt > windowMs) {
+          this.closed = true;
+          this.handlers.onClose(false);
+          return;
+        }
+        this.handlers.onClose(true);
+        setTimeout(() => {
+          if (!this.closed) this.connect();
+        }, 500);
       };
     }
     receive(data) {
@@ -105,12 +132,27 @@
       const h2 = frame.header;
       if (h2.t === "welcome") {
         this.open = true;
+        this.lostAt = 0;
+        if (this.session && h2.resumed) {
+          this.unacked = this.unacked.filter((f) => f.s > (h2.a || 0));
+          for (const f of this.unacked) this.ws.send(f.frame);
+          this.handlers.onResumed(h2);
+          return;
+        }
+        if (!this.session) {
+          this.session = {
+            session_id: h2.session_id,
+            resume_token: h2.resume_token,
+            reconnect_window: h2.reconnect_window
+          };
+        }
         this.lastIn = h2.downlink_last || 0;
         this.handlers.onWelcome(h2);
       } else if (h2.t === "refused") {
         this.closed = true;
         this.handlers.onRefused(h2);
       } else if (h2.t === "ack") {
+        this.unacked = this.unacked.filter((f) => f.s > h2.a);
       } else if (h2.t === "r") {
         if (h2.s <= this.lastIn) return;
         this.lastIn = h2.s;
@@ -122,9 +164,15 @@
       }
     }
     send(header) {
-      if (!this.open) return false;
-      this.ws.send(encodeFrame({ ...header, s: this.nextSeq++ }));
+      if (this.closed) return false;
+      const s = this.nextSeq++;
+      const frame = encodeFrame({ ...header, s });
+      this.unacked.push({ s, frame });
+      if (this.open) this.ws.send(frame);
       return true;
+    }
+    dropForTest() {
+      if (this.ws) this.ws.close();
     }
     close() {
       this.closed = true;
@@ -219,8 +267,16 @@
         show2(r.message || r.code, "error");
         canvas.dataset.refused = r.code;
       },
-      onClose() {
-        if (!state.ended) show2("The connection dropped.", "error");
+      onResumed() {
+        show2("Reconnected: nothing was lost.", "ok");
+        canvas.dataset.resumed = String(Number(canvas.dataset.resumed || 0) + 1);
+      },
+      onClose(retrying) {
+        if (state.ended) return;
+        show2(
+          retrying ? "The connection dropped; reconnecting\u2026" : "The connection was lost.",
+          retrying ? "warning" : "error"
+        );
       },
       onMessage(m, payload) {
         switch (m.t) {
@@ -320,6 +376,7 @@
         h("div", { class: "message" }, messageInput, sendMessage)
       )
     );
+    window.coviewConsoleSession = conn;
     return { section, close: () => conn.close() };
   }
 
