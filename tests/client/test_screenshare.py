@@ -705,3 +705,55 @@ def test_display_parameters_and_switching_live(
     while centre() == [0x1D, 0x23, 0x30]:
         assert time.monotonic() < deadline + 5, "the monitor number stayed"
         time.sleep(0.05)
+
+
+def test_the_default_ui_asks_consent_shows_the_key_and_controls_the_session(
+        server: Server, board: Board, display: str, visitors: list[coview.Visitor]) -> None:
+    """With the default UI the SDK's own window asks for consent first (declining starts
+    nothing), then shows the key and the agents, and its pause, end and remote control buttons
+    work when clicked on the display."""
+
+    def click(visitor: coview.Visitor, name: str) -> None:
+        ui = visitor.ui
+        assert ui is not None
+        deadline = time.monotonic() + 10
+        while not (widget := ui.widget(name))["shown"]:
+            assert time.monotonic() < deadline, f"the {name!r} button never showed"
+            time.sleep(0.05)
+        subprocess.run(["xdotool", "mousemove", str(widget["x"]), str(widget["y"]), "click",
+                        "1"], check=True, env={**os.environ, "DISPLAY": display})
+
+    visitor = coview.Visitor(server.base_url)
+    visitors.append(visitor)
+    visitor.init(GROUP)
+    visitor.start_session("ui-1")
+    click(visitor, "decline")
+    assert visitor.wait_for(EventCode.START_SESSION_FAILED).properties["error"] == "declined"
+    assert visitor.session_info().call_id == 0
+
+    visitor.start_session("ui-1")
+    click(visitor, "accept")
+    visitor.wait_for(EventCode.CONNECTED_TO_SESSION)
+    assert visitor.ui is not None
+    assert visitor.ui.widget("key")["text"] == "ui-1"
+    session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                           password=server.demo_password).join("ui-1")
+    visitor.wait_for(EventCode.GUEST_COUNT_CHANGE)
+    deadline = time.monotonic() + 10
+    while visitor.ui.widget("agents")["text"] != "Agents watching: 1":
+        assert time.monotonic() < deadline, "the agent count never showed"
+        time.sleep(0.05)
+
+    click(visitor, "pause")
+    session.wait_until(lambda s: s.paused, what="the pause from the button")
+    click(visitor, "pause")
+    session.wait_until(lambda s: not s.paused, what="the resume from the button")
+
+    session.request_remote_control()
+    click(visitor, "allow")
+    session.wait_until(lambda s: s.rc_enabled, what="control allowed from the prompt")
+
+    click(visitor, "end")
+    assert ended(visitor) == SessionEndReason.THIS_SIDE
+    session.wait_until(lambda s: s.ended_reason is not None, what="the end")
+    session.close()

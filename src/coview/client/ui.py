@@ -1,11 +1,27 @@
-"""The SDK's own windows (Tk): monitor numbers now; the default session window follows."""
+"""The SDK's own windows (Tk, on a thread of their own): the default session window and the
+monitor numbers.
+
+Unless the application calls ``default_ui(False)``, the visitor sees a small window: the terms
+(with their link) to accept or decline before a session starts, then the session key to read to
+the agent (not in a one-click session), the agents present, pause/resume and end buttons, and a
+prompt when an agent asks for remote control.
+"""
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Sequence
+import webbrowser
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from coview.client.capture import Display
+from coview.client.events import Event, EventCode
+
+if TYPE_CHECKING:
+    from coview.client.visitor import Visitor
+
+DEFAULT_TERMS_URL = "https://www.coview.example/terms"
 
 
 def identify_monitors(displays: Sequence[Display], seconds: float) -> None:
@@ -30,3 +46,168 @@ def identify_monitors(displays: Sequence[Display], seconds: float) -> None:
         root.mainloop()
 
     threading.Thread(target=run, name="coview-identify", daemon=True).start()
+
+
+class DefaultUI:
+    """The session window; every Tk call runs on its own thread, fed through a queue."""
+
+    def __init__(self, visitor: Visitor, *, terms_url: str = DEFAULT_TERMS_URL) -> None:
+        self.visitor = visitor
+        self.terms_url = terms_url
+        self._calls: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._ready = threading.Event()
+        self._widgets: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, name="coview-ui", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        visitor.add_listener(self._on_event)
+
+    # -- the Tk thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        import tkinter as tk
+
+        root = tk.Tk()
+        root.title("Coview screen share")
+        root.geometry("+40+40")
+        root.resizable(False, False)
+        root.attributes("-topmost", True)
+        root.protocol("WM_DELETE_WINDOW", self._end_clicked)
+        self._root = root
+        frame = tk.Frame(root, padx=14, pady=12)
+        frame.pack()
+        w = self._widgets
+        w["title"] = tk.Label(frame, text="", font=("Helvetica", 12, "bold"))
+        w["text"] = tk.Label(frame, text="", wraplength=300, justify="left")
+        w["link"] = tk.Label(frame, text=self.terms_url, fg="#2d5be3", cursor="hand2")
+        w["link"].bind("<Button-1>", lambda _event: webbrowser.open(self.terms_url))
+        w["key"] = tk.Label(frame, text="", font=("Helvetica", 22, "bold"))
+        w["agents"] = tk.Label(frame, text="")
+        buttons = tk.Frame(frame)
+        w["accept"] = tk.Button(buttons, text="Accept")
+        w["decline"] = tk.Button(buttons, text="Decline")
+        w["pause"] = tk.Button(buttons, text="Pause", command=self._pause_clicked)
+        w["end"] = tk.Button(buttons, text="End session", command=self._end_clicked)
+        w["allow"] = tk.Button(buttons, text="Allow control")
+        w["deny"] = tk.Button(buttons, text="Deny")
+        self._frame, self._buttons = frame, buttons
+        root.withdraw()
+        root.after(30, self._drain)
+        self._ready.set()
+        root.mainloop()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            call()
+        self._root.after(30, self._drain)
+
+    def _layout(self, title: str, text: str, shown: Sequence[str], buttons: Sequence[str]) -> None:
+        w = self._widgets
+        for widget in w.values():
+            widget.pack_forget()
+        self._buttons.pack_forget()
+        w["title"].configure(text=title)
+        w["text"].configure(text=text)
+        for name in ("title", "text", *shown):
+            w[name].pack(anchor="w", pady=2)
+        self._buttons.pack(anchor="w", pady=(8, 0))
+        for name in buttons:
+            w[name].pack(side="left", padx=(0, 6))
+        self._root.deiconify()
+        self._root.lift()
+
+    def _on_tk(self, call: Callable[[], None]) -> None:
+        self._calls.put(call)
+
+    # -- what the SDK asks ------------------------------------------------------------------
+
+    def ask_terms(self, on_accept: Callable[[], None], on_decline: Callable[[], None]) -> None:
+        """Show the terms; call one of the callbacks when the visitor answers."""
+        def show() -> None:
+            self._widgets["accept"].configure(command=lambda: self._answer(on_accept))
+            self._widgets["decline"].configure(command=lambda: self._answer(on_decline,
+                                                                           hide=True))
+            self._layout("Share your screen?",
+                         "An agent will see your screen. You can pause or end the session "
+                         "at any time. Terms and conditions:",
+                         ["link"], ["accept", "decline"])
+        self._on_tk(show)
+
+    def _answer(self, callback: Callable[[], None], *, hide: bool = False) -> None:
+        if hide:
+            self._root.withdraw()
+        else:
+            self._layout("Starting…", "Connecting to the support service.", [], [])
+        callback()
+
+    def _on_event(self, event: Event) -> None:
+        code = event.code
+        if code is EventCode.CONNECTED_TO_SESSION:
+            key = event.properties.get("sessionkey", "")
+            one_click = self.visitor.session_info().presence_start
+            self._on_tk(lambda: self._in_session(key, one_click))
+        elif code is EventCode.GUEST_COUNT_CHANGE:
+            count = int(event.properties.get("count", "0"))
+            self._on_tk(lambda: self._widgets["agents"].configure(
+                text=f"Agents watching: {count}"))
+        elif code is EventCode.MESSAGE_RECEIVED and \
+                event.properties.get("coview") == "rc_request":
+            agent = event.properties.get("agent", "An agent")
+            self._on_tk(lambda: self._ask_control(agent))
+        elif code in (EventCode.SESSION_ENDED, EventCode.START_SESSION_FAILED):
+            self._on_tk(self._root.withdraw)
+
+    def _in_session(self, key: str, one_click: bool) -> None:
+        self._widgets["key"].configure(text="" if one_click else key)
+        self._widgets["pause"].configure(text="Pause")
+        self._layout("Sharing your screen",
+                     "Read this key to the agent:" if not one_click else
+                     "The agent is joining.", ["agents"] if one_click else ["key", "agents"],
+                     ["pause", "end"])
+
+    def _ask_control(self, agent: str) -> None:
+        def answer(allow: bool) -> None:
+            self.visitor.enable_rc(allow)
+            self._in_session(self._widgets["key"].cget("text"), False)
+        self._widgets["allow"].configure(command=lambda: answer(True))
+        self._widgets["deny"].configure(command=lambda: answer(False))
+        self._layout("Remote control", f"{agent} asks to control your screen.",
+                     ["key", "agents"], ["allow", "deny", "pause", "end"])
+
+    def _pause_clicked(self) -> None:
+        paused = not self.visitor.session_info().is_paused
+        self.visitor.pause(paused)
+        self._widgets["pause"].configure(text="Resume" if paused else "Pause")
+
+    def _end_clicked(self) -> None:
+        if self.visitor.session_info().call_id:
+            self.visitor.end_session()
+        self._root.withdraw()
+
+    # -- for tests and embedding ------------------------------------------------------------
+
+    def widget(self, name: str) -> dict[str, Any]:
+        """A widget's text, whether it is shown, and its centre on the screen."""
+        result: dict[str, Any] = {}
+        done = threading.Event()
+
+        def read() -> None:
+            widget = self._widgets[name]
+            self._root.update_idletasks()
+            result.update(
+                text=str(widget.cget("text")), shown=bool(widget.winfo_ismapped()),
+                x=widget.winfo_rootx() + widget.winfo_width() // 2,
+                y=widget.winfo_rooty() + widget.winfo_height() // 2)
+            done.set()
+        self._on_tk(read)
+        done.wait(5)
+        return result
+
+    def close(self) -> None:
+        self.visitor.remove_listener(self._on_event)
+        self._on_tk(self._root.destroy)
+        self._thread.join(5)

@@ -33,6 +33,7 @@ from coview.client.events import (
 from coview.client.loop import BackgroundLoop
 from coview.client.remote_control import Mapping, X11Input
 from coview.client.tiles import Frame, Rect, TileEncoder, black_out
+from coview.client.ui import DEFAULT_TERMS_URL, DefaultUI, identify_monitors
 from coview.domain.keys import KEY_PATTERN
 from coview.domain.sessions import SessionEndReason
 from coview.protocol import client as proto
@@ -84,6 +85,9 @@ class Visitor:
         self._masks: dict[int, Mask] = {}
         self._mask_ids = itertools.count(1)
         self._app_window: WindowRect | None = None
+        self._ui: DefaultUI | None = None
+        self._asking_terms = False
+        self.terms_url = DEFAULT_TERMS_URL
 
     # -- events ----------------------------------------------------------------------------
 
@@ -182,7 +186,7 @@ class Visitor:
         if not self._initialized:
             self._fire(EventCode.INVALID_STATE, "call init before start_session")
             return
-        if self._session is not None:
+        if self._session is not None or self._asking_terms:
             self._fire(EventCode.INVALID_STATE, "a session is already running")
             return
         if arg is None:
@@ -211,6 +215,41 @@ class Visitor:
             "main_call_id": params.main_call_id, "report_errors": params.report_errors,
             "presence_start": params.presence_start, "client": f"coview-python/{__version__}",
         }
+        if not self._use_default_ui:
+            self._begin(hello, params)
+            return
+        # Seed 000: with the default UI, the terms come first; nothing starts without consent.
+        try:
+            ui = self._default_window()
+        except Exception as exc:
+            self._fire(EventCode.START_SESSION_FAILED,
+                       f"the default UI cannot be shown ({exc}); call default_ui(False) and "
+                       "show the terms yourself", error="no_ui")
+            return
+        self._asking_terms = True
+
+        def accepted() -> None:
+            self._asking_terms = False
+            self._begin(hello, params)
+
+        def declined() -> None:
+            self._asking_terms = False
+            self._fire(EventCode.START_SESSION_FAILED, "the visitor declined the terms",
+                       error="declined")
+
+        ui.ask_terms(accepted, declined)
+
+    def _default_window(self) -> DefaultUI:
+        if self._ui is None:
+            self._ui = DefaultUI(self, terms_url=self.terms_url)
+        return self._ui
+
+    @property
+    def ui(self) -> DefaultUI | None:
+        """The SDK's own window, once shown (None with ``default_ui(False)``)."""
+        return self._ui
+
+    def _begin(self, hello: dict[str, Any], params: StartParams) -> None:
         share = _Share(self, hello, params)
         self._session = share
         self._runs.append(self._submit(share.run()))
@@ -312,8 +351,6 @@ class Visitor:
 
     def identify_monitors(self, seconds: float = 3.0) -> None:
         """Draw each monitor's number on it for a few seconds."""
-        from coview.client.ui import identify_monitors
-
         identify_monitors(self._screen.displays(), seconds)
 
     def _display(self, index: int) -> Display:
@@ -331,6 +368,8 @@ class Visitor:
         for run in self._runs:  # let each session close its transport before the loop stops
             with contextlib.suppress(Exception):
                 run.result(timeout=10)
+        if self._ui is not None:
+            self._ui.close()
         self._background.stop()
 
 
