@@ -757,3 +757,32 @@ def test_the_default_ui_asks_consent_shows_the_key_and_controls_the_session(
     assert ended(visitor) == SessionEndReason.THIS_SIDE
     session.wait_until(lambda s: s.ended_reason is not None, what="the end")
     session.close()
+
+
+def test_capture_errors_are_reported_and_recorded(
+        server: Server, visitors: list[coview.Visitor], display: str) -> None:
+    """A capture error fires EXCEPTION once, the session goes on, and with report_errors the
+    error is kept in the session record."""
+    visitor = make_visitor(visitors, server.base_url)
+
+    def broken_window() -> tuple[int, int, int, int]:
+        raise RuntimeError("the window went wrong")
+
+    visitor.set_application_window(broken_window)
+    visitor.start_session(coview.StartParams(
+        key="errors-1", report_errors=True,
+        display=coview.DisplayParams(display_name="application")))
+    call_id = int(visitor.wait_for(EventCode.CONNECTED_TO_SESSION).properties["callid"])
+    session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                           password=server.demo_password).join("errors-1")
+    failed = visitor.wait_for(EventCode.EXCEPTION)
+    assert "the window went wrong" in failed.message
+    visitor.set_application_window(lambda: GEOMETRY)
+    session.wait_until(lambda s: s.tiles_applied > 0, what="capture working again")
+    assert not [e for e in visitor.events() if e.code is EventCode.EXCEPTION]
+    visitor.end_session()
+    assert ended(visitor) == SessionEndReason.THIS_SIDE
+    session.close()
+    with server.client() as client:
+        record = client.get(f"/api/v1/sessions/{call_id}", headers=bearer(session.agent.token))
+    assert record.json()["errors"] == ["cannot find what to show: the window went wrong"]

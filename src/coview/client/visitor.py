@@ -413,6 +413,7 @@ class _Share:
         self.epoch = 0
         self.shown: tuple[str, int, int] | None = None
         self.device_gone = False
+        self.failing = ""  # the capture error being reported, until capture works again
         self.encoder = TileEncoder()
         self.mapping: Mapping | None = None
         self.rc_input: X11Input | None = None
@@ -553,6 +554,16 @@ class _Share:
         await self.conn.send({"t": "child", "action": "close", "session_type": session_type},
                              reliable=True)
 
+    async def _capture_failed(self, message: str) -> None:
+        """Report a capture error once (EXCEPTION, and the session record if asked)."""
+        if message == self.failing:
+            return
+        self.failing = message
+        log.warning("%s", message)
+        self.v._fire(EventCode.EXCEPTION, message)
+        if self.params.report_errors:
+            await self.conn.send({"t": "error", "message": message[:500]}, reliable=True)
+
     def info(self) -> SessionInfo:
         return SessionInfo(
             call_id=self.call_id, n_guests=int(self.guests["count"]), key=self.key,
@@ -613,7 +624,12 @@ class _Share:
             if self.paused or not self.guests["count"] or not self.conn.is_open:
                 await asyncio.sleep(IDLE_POLL)
                 continue
-            region = self._region()
+            try:
+                region = self._region()
+            except Exception as exc:  # the application's window callable failed, say
+                await self._capture_failed(f"cannot find what to show: {exc}")
+                await asyncio.sleep(IDLE_POLL)
+                continue
             if region is None:
                 if not self.device_gone:
                     self.device_gone = True
@@ -630,10 +646,11 @@ class _Share:
             try:
                 frame, tiles = await loop.run_in_executor(None, self._grab, region, key)
             except Exception as exc:  # a display that vanished mid-grab, say
-                log.warning("capture failed: %s", exc)
+                await self._capture_failed(f"capture failed: {exc}")
                 self.force_key = True
                 await asyncio.sleep(IDLE_POLL)
                 continue
+            self.failing = ""
             self.mapping = Mapping(region, frame.shape[1], frame.shape[0])
             shown = (self.display.display_name, frame.shape[1], frame.shape[0])
             if shown != self.shown or key:
