@@ -21,6 +21,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from coview.protocol.frames import Frame, decode_frame
+from tests.conftest import wait_until
 
 APPS = Path(__file__).parent / "apps"
 
@@ -38,11 +39,11 @@ def xvfb(width: int = 1280, height: int = 800) -> Iterator[str]:
     process = subprocess.Popen([binary, display, "-screen", "0", f"{width}x{height}x24",
                                 "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+    def started() -> bool:
         assert process.poll() is None, "Xvfb exited"
-        assert time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.02)
+        return Path(f"/tmp/.X11-unix/X{number}").exists()
+
+    wait_until(started, timeout=10, what="Xvfb")
     try:
         yield display
     finally:
@@ -256,10 +257,7 @@ class NoWebSocketProxy:
                                                      log_level="error", lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "the proxy did not start"
-            time.sleep(0.02)
+        wait_until(lambda: self._server.started, timeout=10, what="the proxy")
 
     @property
     def url(self) -> str:

@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, expect
 import coview
 from coview import EventCode, SessionEndReason
 from tests.apps.board import BLOCK, GEOMETRY, SECRET
-from tests.conftest import Server, run_coview, start_server
+from tests.conftest import Server, run_coview, start_server, wait_until
 from tests.helpers import bearer, login
 from tests.screen_support import (
     Board,
@@ -696,15 +696,12 @@ def test_display_parameters_and_switching_live(
     session.close()
 
     visitor.identify_monitors(1.0)  # the monitor's number, drawn in its middle for a second
-    def centre() -> list[int]:
-        return [int(c) for c in real_screen()[300, 540]]  # inside the box, off the digit
-    deadline = time.monotonic() + 10
-    while centre() != [0x1D, 0x23, 0x30]:
-        assert time.monotonic() < deadline, "no monitor number was drawn"
-        time.sleep(0.05)
-    while centre() == [0x1D, 0x23, 0x30]:
-        assert time.monotonic() < deadline + 5, "the monitor number stayed"
-        time.sleep(0.05)
+
+    def number_shown() -> bool:  # a pixel inside the number's box, off the digit
+        return [int(c) for c in real_screen()[300, 540]] == [0x1D, 0x23, 0x30]
+
+    wait_until(number_shown, timeout=10, what="the monitor's number")
+    wait_until(lambda: not number_shown(), timeout=10, what="the number to go")
 
 
 def test_the_default_ui_asks_consent_shows_the_key_and_controls_the_session(
@@ -716,10 +713,8 @@ def test_the_default_ui_asks_consent_shows_the_key_and_controls_the_session(
     def click(visitor: coview.Visitor, name: str) -> None:
         ui = visitor.ui
         assert ui is not None
-        deadline = time.monotonic() + 10
-        while not (widget := ui.widget(name))["shown"]:
-            assert time.monotonic() < deadline, f"the {name!r} button never showed"
-            time.sleep(0.05)
+        wait_until(lambda: ui.widget(name)["shown"], timeout=10, what=f"the {name!r} button")
+        widget = ui.widget(name)
         subprocess.run(["xdotool", "mousemove", str(widget["x"]), str(widget["y"]), "click",
                         "1"], check=True, env={**os.environ, "DISPLAY": display})
 
@@ -739,10 +734,9 @@ def test_the_default_ui_asks_consent_shows_the_key_and_controls_the_session(
     session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
                            password=server.demo_password).join("ui-1")
     visitor.wait_for(EventCode.GUEST_COUNT_CHANGE)
-    deadline = time.monotonic() + 10
-    while visitor.ui.widget("agents")["text"] != "Agents watching: 1":
-        assert time.monotonic() < deadline, "the agent count never showed"
-        time.sleep(0.05)
+    ui = visitor.ui
+    wait_until(lambda: ui.widget("agents")["text"] == "Agents watching: 1", timeout=10,
+               what="the agent count")
 
     click(visitor, "pause")
     session.wait_until(lambda s: s.paused, what="the pause from the button")

@@ -51,9 +51,8 @@ def test_get_waits_and_close_ends() -> None:
     """get() waits for a frame, and returns None once closed and drained."""
     async def scenario() -> list[bytes | None]:
         queue = Outbound(max_reliable_bytes=10, max_volatile_bytes=10)
-        waiter = asyncio.create_task(queue.get())
-        await asyncio.sleep(0)
-        queue.put_reliable(b"x")
+        waiter = asyncio.create_task(queue.get())  # runs first, finds nothing, waits
+        asyncio.get_running_loop().call_soon(queue.put_reliable, b"x")
         first = await waiter
         queue.put_reliable(b"y")
         queue.close()
