@@ -9,6 +9,7 @@ prompt when an agent asks for remote control.
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import webbrowser
@@ -28,6 +29,12 @@ def identify_monitors(displays: Sequence[Display], seconds: float) -> None:
     """Show each monitor's number, large, in a borderless window on it, for ``seconds``."""
 
     def run() -> None:
+        show()
+        # Tk widgets form reference cycles; collect them here, on the thread that made them,
+        # before a garbage collection on another thread frees them (Tcl aborts on that).
+        gc.collect()
+
+    def show() -> None:
         import tkinter as tk
 
         root = tk.Tk()
@@ -57,6 +64,7 @@ class DefaultUI:
         self._calls: queue.Queue[Callable[[], None]] = queue.Queue()
         self._ready = threading.Event()
         self._widgets: dict[str, Any] = {}
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="coview-ui", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -94,7 +102,16 @@ class DefaultUI:
         root.withdraw()
         root.after(30, self._drain)
         self._ready.set()
-        root.mainloop()
+        try:
+            root.mainloop()
+        finally:
+            # Tk objects must die on the thread that made them: Tcl aborts the process when
+            # an interpreter is freed from another thread (say, by the garbage collector).
+            self._closed = True
+            self._widgets.clear()
+            del self._root, self._frame, self._buttons
+            del frame, buttons, w, root
+            gc.collect()
 
     def _drain(self) -> None:
         while True:
@@ -121,7 +138,8 @@ class DefaultUI:
         self._root.lift()
 
     def _on_tk(self, call: Callable[[], None]) -> None:
-        self._calls.put(call)
+        if not self._closed:
+            self._calls.put(call)
 
     # -- what the SDK asks ------------------------------------------------------------------
 
@@ -159,7 +177,7 @@ class DefaultUI:
             agent = event.properties.get("agent", "An agent")
             self._on_tk(lambda: self._ask_control(agent))
         elif code in (EventCode.SESSION_ENDED, EventCode.START_SESSION_FAILED):
-            self._on_tk(self._root.withdraw)
+            self._on_tk(lambda: self._root.withdraw())
 
     def _in_session(self, key: str, one_click: bool) -> None:
         self._widgets["key"].configure(text="" if one_click else key)
@@ -192,7 +210,7 @@ class DefaultUI:
 
     def widget(self, name: str) -> dict[str, Any]:
         """A widget's text, whether it is shown, and its centre on the screen."""
-        result: dict[str, Any] = {}
+        result: dict[str, Any] = {"text": "", "shown": False, "x": 0, "y": 0}
         done = threading.Event()
 
         def read() -> None:
@@ -209,5 +227,9 @@ class DefaultUI:
 
     def close(self) -> None:
         self.visitor.remove_listener(self._on_event)
-        self._on_tk(self._root.destroy)
+
+        def destroy() -> None:
+            self._root.destroy()
+
+        self._on_tk(destroy)
         self._thread.join(5)
