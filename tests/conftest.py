@@ -178,7 +178,9 @@ def start_server(tmp_path: Path, extra_args: list[str], *, env: dict[str, str] |
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync",
+                 # getUserMedia and getDisplayMedia without prompts, from synthetic devices
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
 @pytest.fixture(scope="module")

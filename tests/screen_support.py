@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -14,14 +15,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mss
 import numpy as np
 import websockets
+from playwright.sync_api import Page, expect
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+import coview
+from coview import EventCode
 from coview.protocol.frames import Frame, decode_frame
-from tests.conftest import wait_until
+from tests.conftest import Server, run_coview, wait_until
+from tests.helpers import bearer, login
 
 APPS = Path(__file__).parent / "apps"
 
@@ -266,3 +272,61 @@ class NoWebSocketProxy:
     def close(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+GROUP = 12345  # the demo group
+
+
+def new_group(server: Server, group_id: int, **settings: object) -> str:
+    """A fresh group with an admin, its production settings changed; returns the password."""
+    data = ["--data-dir", str(server.data_dir)]  # type: ignore[attr-defined]
+    made = run_coview("admin", "create-group", "--group-id", str(group_id), "--name", "t",
+                      *data)
+    assert made.returncode == 0, made.stderr
+    agent = run_coview("admin", "create-agent", "--group-id", str(group_id), "--username",
+                       "boss", "--role", "admin", "--json", *data)
+    password: str = json.loads(agent.stdout)["password"]
+    if settings:
+        with server.client() as client:
+            auth = bearer(login(client, password, username="boss", group_id=group_id))
+            assert client.patch("/api/v1/settings", headers=auth,
+                                json=settings).status_code == 200
+            assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
+    return password
+
+
+def make_visitor(visitors: list[coview.Visitor], url: str, group: int = GROUP,
+                 **init: str) -> coview.Visitor:
+    visitor = coview.Visitor(url)
+    visitors.append(visitor)
+    visitor.default_ui(False)
+    visitor.init(group, **init)
+    visitor.wait_for(EventCode.VISITOR_INITIALIZED)
+    return visitor
+
+
+def started(visitor: coview.Visitor, arg: object = None) -> str:
+    visitor.start_session(arg)  # type: ignore[arg-type]
+    return visitor.wait_for(EventCode.CONNECTED_TO_SESSION).properties["sessionkey"]
+
+
+def ended(visitor: coview.Visitor, timeout: float = 15) -> str:
+    return visitor.wait_for(EventCode.SESSION_ENDED, timeout).properties["reason"]
+
+
+def real_screen() -> np.ndarray:
+    with mss.MSS() as grabber:
+        shot = grabber.grab(grabber.monitors[1])
+        return np.asarray(shot)[..., 2::-1]
+
+
+def console_join(page: Page, server: Server, key: str) -> None:
+    """Sign in to the agent console as the demo agent and join the session ``key``."""
+    page.goto(f"{server.base_url}/agent/")
+    page.get_by_test_id("signin-group").fill(str(GROUP))
+    page.get_by_test_id("signin-username").fill("demo")
+    page.get_by_test_id("signin-password").fill(server.demo_password)
+    page.get_by_test_id("signin-submit").click()
+    page.get_by_test_id("join-key").fill(key)
+    page.get_by_test_id("join-submit").click()
+    expect(page.get_by_test_id("session-status")).to_contain_text(f"In session {key}")

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import mss
 import numpy as np
 import pytest
 import simplejpeg
@@ -28,98 +25,24 @@ import coview
 from coview import EventCode, SessionEndReason
 from tests.apps.board import BLOCK, GEOMETRY, SECRET
 from tests.conftest import Server, run_coview, start_server, wait_until
-from tests.helpers import bearer, login
+from tests.helpers import bearer
 from tests.screen_support import (
+    GROUP,
     Board,
     NoWebSocketProxy,
     TapProxy,
     color_distance,
+    console_join,
+    ended,
+    make_visitor,
     mean_difference,
-    xvfb,
+    new_group,
+    real_screen,
+    started,
 )
 
 pytestmark = pytest.mark.e2e
 
-GROUP = 12345
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb() as name:
-        previous = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = name
-        yield name
-        if previous is None:
-            del os.environ["DISPLAY"]
-        else:
-            os.environ["DISPLAY"] = previous
-
-
-@pytest.fixture(scope="module")
-def board(display: str) -> Iterator[Board]:
-    app = Board(display)
-    yield app
-    app.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp: Path = tmp_path_factory.mktemp("share")
-    running = start_server(tmp, ["--data-dir", str(tmp / "data")])
-    running.data_dir = tmp / "data"  # type: ignore[attr-defined]
-    yield running
-    running.stop()
-
-
-def new_group(server: Server, group_id: int, **settings: object) -> str:
-    """A fresh group with an admin, its production settings changed; returns the password."""
-    data = ["--data-dir", str(server.data_dir)]  # type: ignore[attr-defined]
-    made = run_coview("admin", "create-group", "--group-id", str(group_id), "--name", "t",
-                      *data)
-    assert made.returncode == 0, made.stderr
-    agent = run_coview("admin", "create-agent", "--group-id", str(group_id), "--username",
-                       "boss", "--role", "admin", "--json", *data)
-    password: str = json.loads(agent.stdout)["password"]
-    if settings:
-        with server.client() as client:
-            auth = bearer(login(client, password, username="boss", group_id=group_id))
-            assert client.patch("/api/v1/settings", headers=auth,
-                                json=settings).status_code == 200
-            assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
-    return password
-
-
-@pytest.fixture
-def visitors(display: str) -> Iterator[list[coview.Visitor]]:
-    made: list[coview.Visitor] = []
-    yield made
-    for visitor in made:
-        visitor.close()
-
-
-def make_visitor(visitors: list[coview.Visitor], url: str, group: int = GROUP,
-                 **init: str) -> coview.Visitor:
-    visitor = coview.Visitor(url)
-    visitors.append(visitor)
-    visitor.default_ui(False)
-    visitor.init(group, **init)
-    visitor.wait_for(EventCode.VISITOR_INITIALIZED)
-    return visitor
-
-
-def started(visitor: coview.Visitor, arg: object = None) -> str:
-    visitor.start_session(arg)  # type: ignore[arg-type]
-    return visitor.wait_for(EventCode.CONNECTED_TO_SESSION).properties["sessionkey"]
-
-
-def ended(visitor: coview.Visitor, timeout: float = 15) -> str:
-    return visitor.wait_for(EventCode.SESSION_ENDED, timeout).properties["reason"]
-
-
-def real_screen() -> np.ndarray:
-    with mss.MSS() as grabber:
-        shot = grabber.grab(grabber.monitors[1])
-        return np.asarray(shot)[..., 2::-1]
 
 
 def region(picture: np.ndarray, box: tuple[int, int, int, int], inset: int = 6) -> np.ndarray:
@@ -536,14 +459,7 @@ def test_agent_console_shows_and_controls_the_shared_screen(
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     try:
-        page.goto(f"{server.base_url}/agent/")
-        page.get_by_test_id("signin-group").fill(str(GROUP))
-        page.get_by_test_id("signin-username").fill("demo")
-        page.get_by_test_id("signin-password").fill(server.demo_password)
-        page.get_by_test_id("signin-submit").click()
-        page.get_by_test_id("join-key").fill("console-1")
-        page.get_by_test_id("join-submit").click()
-        expect(page.get_by_test_id("session-status")).to_contain_text("In session console-1")
+        console_join(page, server, "console-1")
         assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
         expect(page.get_by_test_id("guest-count")).to_have_text("1")
 

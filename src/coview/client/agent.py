@@ -7,6 +7,7 @@ visitor's side sends, and lets the agent message, ask for control, control, leav
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -21,6 +22,7 @@ import simplejpeg
 from PIL import Image
 
 from coview import __version__
+from coview.client.canvas import Canvas
 from coview.client.connection import SessionConnection
 from coview.client.loop import BackgroundLoop
 from coview.errors import AuthenticationFailed, CoviewError
@@ -82,15 +84,16 @@ class AgentSession:
         self.refused: proto.Refused | None = None
         self.num = 0
         self.call_id = 0
-        self.display: dict[str, Any] = {}
         self.paused = False
         self.rc_enabled = False
         self.guests: dict[str, Any] = {"count": 0, "agents": []}
         self.visitor_connected = True
         self.ended_reason: str | None = None
         self.connection_lost = False
-        self.tiles_applied = 0
-        self._canvas: np.ndarray[Any, np.dtype[np.uint8]] | None = None
+        self.viewing = False
+        self.children: dict[str, dict[str, Any]] = {}
+        self.features: dict[str, bool] = {}
+        self._canvas = Canvas()
         hello = {"t": "join", "key": key, "token": agent.token,
                  "client": f"coview-python-agent/{__version__}"}
         self.conn = SessionConnection(agent.server, hello, self._on_event)
@@ -138,16 +141,22 @@ class AgentSession:
 
     # -- what the agent sees ---------------------------------------------------------------
 
+    @property
+    def display(self) -> dict[str, Any]:
+        """What the visitor shows: name, width, height (the last ``display`` message)."""
+        return self._canvas.display
+
+    @property
+    def tiles_applied(self) -> int:
+        return self._canvas.tiles_applied
+
     def screen(self) -> Image.Image:
         """The visitor's picture as the agent sees it (white while paused or before any)."""
         with self._changed:
-            canvas = self._canvas
-            if canvas is None or self.paused:
-                w = int(self.display.get("width") or 1)
-                h = int(self.display.get("height") or 1)
-                return Image.new("RGB", (w, h), "white")
-            rgb = canvas[..., 2::-1].copy()
-        return Image.fromarray(rgb, "RGB")
+            if self.paused:
+                width, height = self._canvas.size
+                return Image.new("RGB", (max(1, width), max(1, height)), "white")
+            return self._canvas.image()
 
     async def _on_event(self, event: proto.Event) -> None:
         with self._changed:
@@ -172,26 +181,22 @@ class AgentSession:
 
     def _apply_state(self, state: dict[str, Any]) -> None:
         if state.get("display"):
-            self._set_display(state["display"])
+            self._canvas.set_display(state["display"])
         self.paused = bool(state.get("paused", False))
         self.rc_enabled = bool(state.get("rc_enabled", False))
         self.guests = state.get("guests", self.guests)
         self.visitor_connected = bool(state.get("visitor_connected", True))
-
-    def _set_display(self, display: dict[str, Any]) -> None:
-        size = (int(display.get("height", 0)), int(display.get("width", 0)))
-        if size != (int(self.display.get("height", -1)), int(self.display.get("width", -1))):
-            self._canvas = None
-        self.display = dict(display)
+        self.features = {str(k): bool(v) for k, v in state.get("features", {}).items()}
+        self.children = {str(c.get("session_type")): c for c in state.get("children", [])}
 
     def _message(self, event: proto.Delivered) -> None:
         h, kind = event.header, str(event.header.get("t"))
         if kind == "tile":
-            self._apply_tile(h, event.payload)
+            self._canvas.apply_tile(h, event.payload)
             return
         self.received.append(Received(h, event.reliable))
         if kind == "display":
-            self._set_display(h)
+            self._canvas.set_display(h)
         elif kind == "paused":
             self.paused = bool(h.get("paused"))
         elif kind == "rc":
@@ -202,23 +207,12 @@ class AgentSession:
             self.visitor_connected = bool(h.get("connected"))
         elif kind == "ended":
             self.ended_reason = str(h.get("reason"))
-
-    def _apply_tile(self, h: dict[str, Any], jpeg: bytes) -> None:
-        if h.get("e") != self.display.get("e"):
-            return  # a tile of a picture that has since changed size or display
-        width, height = int(self.display.get("width", 0)), int(self.display.get("height", 0))
-        x, y, w, hgt = (int(h.get(k, 0)) for k in ("x", "y", "w", "h"))
-        if not (x >= 0 and y >= 0 and x + w <= width and y + hgt <= height):
-            return
-        if self._canvas is None:
-            if not h.get("key"):
-                return  # wait for a key frame
-            self._canvas = np.full((height, width, 4), 255, dtype=np.uint8)
-        pixels = simplejpeg.decode_jpeg(jpeg, colorspace="BGRA")
-        if pixels.shape[:2] != (hgt, w):
-            return
-        self._canvas[y:y + hgt, x:x + w] = pixels
-        self.tiles_applied += 1
+        elif kind == "view":
+            self.viewing = bool(h.get("viewing"))
+        elif kind == "child" and h.get("action") == "started":
+            self.children[str(h.get("session_type"))] = dict(h)
+        elif kind == "child" and h.get("action") == "ended":
+            self.children.pop(str(h.get("session_type")), None)
 
     # -- acting ----------------------------------------------------------------------------
 
@@ -242,10 +236,38 @@ class AgentSession:
         ``key`` (keysym) in the picture's coordinates."""
         self._send({"t": "input", "action": action, **fields})
 
-    def start_agent_video(self) -> None:
-        """Start an agent video child session (the visitor's SDK joins it by itself)."""
-        self._send({"t": "child", "action": "start", "session_type": "agentVideo",
-                    "username": self.agent.username})
+    def send_gesture(self, kind: str, points: list[tuple[int, int]]) -> None:
+        """Draw on the visitor's screen: ``"spot"`` (one point) or ``"line"`` (a stroke),
+        in the picture's coordinates."""
+        self._send({"t": "gesture", "kind": kind, "points": [[int(x), int(y)]
+                                                             for x, y in points]})
+
+    def start_agent_video(self, frames: FrameSource, *, fps: float = 10.0,
+                          timeout: float = 15.0) -> ChildHost:
+        """Start an agent video child session showing ``frames()`` (a webcam, say); the
+        visitor's SDK joins it by itself."""
+        return self.start_child("agentVideo", frames, fps=fps, timeout=timeout)
+
+    def start_showback(self, frames: FrameSource, *, fps: float = 5.0,
+                       timeout: float = 15.0) -> ChildHost:
+        """Show the visitor ``frames()`` (the agent's screen): a ``showback`` child session."""
+        return self.start_child("showback", frames, fps=fps, timeout=timeout)
+
+    def start_child(self, session_type: str, frames: FrameSource, *, fps: float = 10.0,
+                    timeout: float = 15.0) -> ChildHost:
+        """Start a child session of ``session_type`` that sends ``frames()`` at ``fps``;
+        raise JoinRefused if the server says no."""
+        host = ChildHost(self, session_type, frames, fps)
+        try:
+            host.wait_until(lambda h: bool(h.welcome) or h.refused is not None, timeout,
+                            "the child session to start")
+        except TimeoutError:
+            host.stop()
+            raise
+        if host.refused is not None:
+            host.stop()
+            raise JoinRefused(host.refused.message, code=host.refused.code)
+        return host
 
     def drop_connection(self) -> None:
         """Drop the transport without leaving (the client reconnects within the window)."""
@@ -268,5 +290,108 @@ class AgentSession:
         """Stop this session object's thread."""
         with contextlib.suppress(Exception):
             self._call(self.conn.close()).result(timeout=5)
+            self._runner.result(timeout=10)
+        self._background.stop()
+
+
+FrameSource = Callable[[], Image.Image]
+
+
+class ChildHost:
+    """A child session this agent started: sends its frames until stopped or ended."""
+
+    def __init__(self, session: AgentSession, session_type: str, frames: FrameSource,
+                 fps: float) -> None:
+        self.session_type = session_type
+        self._frames = frames
+        self._interval = 1.0 / max(0.5, min(fps, 30.0))
+        self._background = BackgroundLoop("coview-child-host")
+        self._changed = threading.Condition()
+        self.welcome: dict[str, Any] = {}
+        self.refused: proto.Refused | None = None
+        self.guests = 0
+        self.ended_reason: str | None = None
+        self.frames_sent = 0
+        hello = {"t": "host", "token": session.agent.token, "main_call_id": session.call_id,
+                 "session_type": session_type,
+                 "client": f"coview-python-agent/{__version__}"}
+        self.conn = SessionConnection(session.agent.server, hello, self._on_event)
+        self._runner = self._background.submit(self._run())
+
+    @property
+    def key(self) -> str:
+        return str(self.welcome.get("key", ""))
+
+    @property
+    def call_id(self) -> int:
+        return int(self.welcome.get("call_id", 0))
+
+    def wait_until(self, condition: Callable[[ChildHost], bool], timeout: float = 10.0,
+                   what: str = "the condition") -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"timed out waiting for {what}")
+                self._changed.wait(remaining)
+
+    async def _run(self) -> None:
+        sender = asyncio.create_task(self._send_frames())
+        try:
+            await self.conn.run()
+        except Exception as exc:
+            with self._changed:
+                self.refused = proto.Refused("cant_connect", str(exc))
+                self._changed.notify_all()
+        finally:
+            sender.cancel()
+
+    async def _send_frames(self) -> None:
+        epoch = 0
+        size: tuple[int, int] | None = None
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self.welcome or self.ended_reason is not None or not self.conn.is_open:
+                continue
+            if not self.guests:
+                continue
+            image = self._frames().convert("RGB")
+            if image.size != size:
+                size, epoch = image.size, epoch + 1
+                await self.conn.send({"t": "display", "name": self.session_type,
+                                      "width": size[0], "height": size[1], "e": epoch},
+                                     reliable=True)
+            jpeg = simplejpeg.encode_jpeg(np.asarray(image), quality=75, colorspace="RGB")
+            await self.conn.send({"t": "tile", "e": epoch, "x": 0, "y": 0, "w": size[0],
+                                  "h": size[1], "key": True}, jpeg, reliable=False)
+            self.frames_sent += 1
+
+    async def _on_event(self, event: proto.Event) -> None:
+        with self._changed:
+            if isinstance(event, proto.Welcomed):
+                self.welcome = event.info
+                self.guests = int(event.info.get("state", {}).get("guests", {}).get("count", 0))
+            elif isinstance(event, proto.Refused):
+                self.refused = event
+            elif isinstance(event, proto.Delivered):
+                h = event.header
+                if h.get("t") == "guests":
+                    self.guests = int(h.get("count", 0))
+                elif h.get("t") == "ended":
+                    self.ended_reason = str(h.get("reason"))
+            elif isinstance(event, proto.ConnectionExpired):
+                self.ended_reason = self.ended_reason or "connection_expired"
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """End the child session (the visitor's viewer closes)."""
+        if self.welcome and self.ended_reason is None:
+            with contextlib.suppress(Exception):
+                self._background.submit(self.conn.send({"t": "end"}, reliable=True)).result(
+                    timeout=10)
+                self.wait_until(lambda h: h.ended_reason is not None, 10, "the end")
+        with contextlib.suppress(Exception):
+            self._background.submit(self.conn.close()).result(timeout=5)
             self._runner.result(timeout=10)
         self._background.stop()

@@ -10,7 +10,6 @@ prompt when an agent asks for remote control.
 from __future__ import annotations
 
 import gc
-import queue
 import threading
 import webbrowser
 from collections.abc import Callable, Sequence
@@ -18,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from coview.client.capture import Display
 from coview.client.events import Event, EventCode
+from coview.client.tkthread import TkThread
 
 if TYPE_CHECKING:
+    import tkinter as tk
+
     from coview.client.visitor import Visitor
 
 DEFAULT_TERMS_URL = "https://www.coview.example/terms"
@@ -55,33 +57,26 @@ def identify_monitors(displays: Sequence[Display], seconds: float) -> None:
     threading.Thread(target=run, name="coview-identify", daemon=True).start()
 
 
-class DefaultUI:
-    """The session window; every Tk call runs on its own thread, fed through a queue."""
+class DefaultUI(TkThread):
+    """The session window; every Tk call runs on its own thread."""
 
     def __init__(self, visitor: Visitor, *, terms_url: str = DEFAULT_TERMS_URL) -> None:
         self.visitor = visitor
         self.terms_url = terms_url
-        self._calls: queue.Queue[Callable[[], None]] = queue.Queue()
-        self._ready = threading.Event()
         self._widgets: dict[str, Any] = {}
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="coview-ui", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
+        super().__init__("coview-ui")
         visitor.add_listener(self._on_event)
 
     # -- the Tk thread ---------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def setup(self, root: tk.Tk) -> None:
         import tkinter as tk
 
-        root = tk.Tk()
         root.title("Coview screen share")
         root.geometry("+40+40")
         root.resizable(False, False)
         root.attributes("-topmost", True)
         root.protocol("WM_DELETE_WINDOW", self._end_clicked)
-        self._root = root
         frame = tk.Frame(root, padx=14, pady=12)
         frame.pack()
         w = self._widgets
@@ -99,28 +94,10 @@ class DefaultUI:
         w["allow"] = tk.Button(buttons, text="Allow control")
         w["deny"] = tk.Button(buttons, text="Deny")
         self._frame, self._buttons = frame, buttons
-        root.withdraw()
-        root.after(30, self._drain)
-        self._ready.set()
-        try:
-            root.mainloop()
-        finally:
-            # Tk objects must die on the thread that made them: Tcl aborts the process when
-            # an interpreter is freed from another thread (say, by the garbage collector).
-            self._closed = True
-            self._widgets.clear()
-            del self._root, self._frame, self._buttons
-            del frame, buttons, w, root
-            gc.collect()
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                call = self._calls.get_nowait()
-            except queue.Empty:
-                break
-            call()
-        self._root.after(30, self._drain)
+    def teardown(self) -> None:
+        self._widgets.clear()
+        del self._frame, self._buttons
 
     def _layout(self, title: str, text: str, shown: Sequence[str], buttons: Sequence[str]) -> None:
         w = self._widgets
@@ -134,12 +111,11 @@ class DefaultUI:
         self._buttons.pack(anchor="w", pady=(8, 0))
         for name in buttons:
             w[name].pack(side="left", padx=(0, 6))
-        self._root.deiconify()
-        self._root.lift()
+        self.root.deiconify()
+        self.root.lift()
 
     def _on_tk(self, call: Callable[[], None]) -> None:
-        if not self._closed:
-            self._calls.put(call)
+        self.call(call)
 
     # -- what the SDK asks ------------------------------------------------------------------
 
@@ -157,7 +133,7 @@ class DefaultUI:
 
     def _answer(self, callback: Callable[[], None], *, hide: bool = False) -> None:
         if hide:
-            self._root.withdraw()
+            self.root.withdraw()
         else:
             self._layout("Starting…", "Connecting to the support service.", [], [])
         callback()
@@ -177,7 +153,7 @@ class DefaultUI:
             agent = event.properties.get("agent", "An agent")
             self._on_tk(lambda: self._ask_control(agent))
         elif code in (EventCode.SESSION_ENDED, EventCode.START_SESSION_FAILED):
-            self._on_tk(lambda: self._root.withdraw())
+            self._on_tk(lambda: self.root.withdraw())
 
     def _in_session(self, key: str, one_click: bool) -> None:
         self._widgets["key"].configure(text="" if one_click else key)
@@ -204,32 +180,20 @@ class DefaultUI:
     def _end_clicked(self) -> None:
         if self.visitor.session_info().call_id:
             self.visitor.end_session()
-        self._root.withdraw()
+        self.root.withdraw()
 
     # -- for tests and embedding ------------------------------------------------------------
 
     def widget(self, name: str) -> dict[str, Any]:
         """A widget's text, whether it is shown, and its centre on the screen."""
-        result: dict[str, Any] = {"text": "", "shown": False, "x": 0, "y": 0}
-        done = threading.Event()
-
-        def read() -> None:
+        def read() -> dict[str, Any]:
             widget = self._widgets[name]
-            self._root.update_idletasks()
-            result.update(
-                text=str(widget.cget("text")), shown=bool(widget.winfo_ismapped()),
-                x=widget.winfo_rootx() + widget.winfo_width() // 2,
-                y=widget.winfo_rooty() + widget.winfo_height() // 2)
-            done.set()
-        self._on_tk(read)
-        done.wait(5)
-        return result
+            self.root.update_idletasks()
+            return {"text": str(widget.cget("text")), "shown": bool(widget.winfo_ismapped()),
+                    "x": widget.winfo_rootx() + widget.winfo_width() // 2,
+                    "y": widget.winfo_rooty() + widget.winfo_height() // 2}
+        return self.call_wait(read)
 
     def close(self) -> None:
         self.visitor.remove_listener(self._on_event)
-
-        def destroy() -> None:
-            self._root.destroy()
-
-        self._on_tk(destroy)
-        self._thread.join(5)
+        super().close()

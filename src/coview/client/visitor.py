@@ -19,8 +19,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
+from PIL import Image
+
 from coview import __version__
+from coview.client import gestures
 from coview.client.capture import Display, Screen, scaled
+from coview.client.child import SHOWBACK, ChildView
 from coview.client.connection import CantConnect, SessionConnection
 from coview.client.events import (
     RANDOM_KEY,
@@ -34,6 +38,7 @@ from coview.client.loop import BackgroundLoop
 from coview.client.remote_control import Mapping, X11Input
 from coview.client.tiles import Frame, Rect, TileEncoder, black_out
 from coview.client.ui import DEFAULT_TERMS_URL, DefaultUI, identify_monitors
+from coview.client.windows import VisitorWindows
 from coview.domain.keys import KEY_PATTERN
 from coview.domain.sessions import SessionEndReason
 from coview.protocol import client as proto
@@ -42,11 +47,14 @@ log = logging.getLogger("coview.visitor")
 
 Listener = Callable[[Event], None]
 WindowRect = Callable[[], tuple[int, int, int, int] | None]
+VideoViewer = Callable[[str, Image.Image | None], None]
 
 MAX_FPS = 20.0
 # Refusals that a group setting causes (a visitor token required, the session limit).
 _GROUP_SETTING_REFUSALS = frozenset({"invalid_token", "token_expired", "session_limit"})
 IDLE_POLL = 0.25
+MAX_GESTURES = 10  # gestures on the screen at once; more are not drawn
+UNCOVER_GRACE = 0.5  # seconds a gesture's pixels stay put back after its windows went
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,8 @@ class Visitor:
         self._mask_ids = itertools.count(1)
         self._app_window: WindowRect | None = None
         self._ui: DefaultUI | None = None
+        self._windows: VisitorWindows | None = None
+        self._video_viewer: VideoViewer | None = None
         self._asking_terms = False
         self.terms_url = DEFAULT_TERMS_URL
 
@@ -174,6 +184,24 @@ class Visitor:
         and for masking whole windows): a callable returning (x, y, width, height) on the
         virtual screen, or None while the window is not shown."""
         self._app_window = rect
+
+    def set_video_viewer(self, viewer: VideoViewer | None) -> None:
+        """Show child sessions (agent video, showback) in the application's own window
+        (the seed's SetVideoViewerContext): ``viewer(session_type, picture)`` gets each new
+        picture as a PIL image, and ``viewer(session_type, None)`` when the child session
+        ends. Called on the SDK's thread. None: the SDK's own floating window (default)."""
+        self._video_viewer = viewer
+
+    def _session_windows(self) -> VisitorWindows:
+        """The SDK's viewer and gesture windows (started on first use; may raise)."""
+        if self._windows is None or self._windows.closed:
+            self._windows = VisitorWindows()
+        return self._windows
+
+    @property
+    def windows(self) -> VisitorWindows | None:
+        """The SDK's viewer and gesture windows, once any was shown."""
+        return self._windows
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -370,6 +398,8 @@ class Visitor:
                 run.result(timeout=10)
         if self._ui is not None:
             self._ui.close()
+        if self._windows is not None:
+            self._windows.close()
         self._background.stop()
 
 
@@ -420,6 +450,12 @@ class _Share:
         self.ended = False
         self._capture: asyncio.Task[None] | None = None
         self.sent_tiles = 0
+        self.features: dict[str, bool] = {}
+        self.children: dict[str, ChildView] = {}
+        self._child_runs: set[asyncio.Task[None]] = set()
+        self.viewing = False
+        self.covers: dict[int, gestures.Cover] = {}
+        self._gesture_ids = itertools.count(1)
 
     async def run(self) -> None:
         try:
@@ -434,11 +470,22 @@ class _Share:
         else:
             if not self.ended and self.connected:
                 self._over(SessionEndReason.CONN_DROP)
+        finally:
+            for child in list(self.children.values()):
+                await child.close()
+            if self._child_runs:
+                await asyncio.gather(*self._child_runs, return_exceptions=True)
 
     def _over(self, reason: SessionEndReason | None) -> None:
         if self.ended:
             return
         self.ended = True
+        # Seed 000: SESSION_ENDED means the session and its children have all ended.
+        for child in list(self.children.values()):
+            if child.joined and not child.ended:
+                child.ended = True
+                self._present(child.session_type, None)
+                self.v._fire(EventCode.CHILD_SESSION_ENDED, sessiontype=child.session_type)
         if self._capture is not None:
             self._capture.cancel()
         if self.rc_input is not None:
@@ -454,7 +501,9 @@ class _Share:
                 self.connected = True
                 info = event.info
                 self.key, self.call_id = str(info.get("key")), int(info.get("call_id", 0))
-                self._apply_guests(info.get("state", {}).get("guests", {}))
+                state = info.get("state", {})
+                self._apply_guests(state.get("guests", {}))
+                self.features = {str(k): bool(v) for k, v in state.get("features", {}).items()}
                 fire(EventCode.CONNECTED_TO_SESSION, sessionkey=self.key, callid=self.call_id)
                 await self.conn.send({"t": "paused", "paused": self.paused}, reliable=True)
                 self._capture = asyncio.create_task(self._capture_forever())
@@ -517,6 +566,112 @@ class _Share:
             fire(EventCode.RC_DISABLED, str(h.get("message", "")))
         elif kind == "upgrade_available":
             fire(EventCode.UPGRADE_AVAILABLE, "a newer Coview SDK is available")
+        elif kind == "child":
+            await self._child_message(h)
+        elif kind == "gesture":
+            await self._gesture(h)
+
+    # -- child sessions --------------------------------------------------------------------
+
+    async def _child_message(self, h: dict[str, Any]) -> None:
+        session_type = str(h.get("session_type", ""))
+        if h.get("action") == "started" and h.get("join_token"):
+            if session_type in self.children:
+                return  # replayed after a resume: already joined
+            if self.v._video_viewer is None:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, self.v._session_windows)
+                except Exception as exc:
+                    self.v._fire(EventCode.JOIN_CHILD_SESSION_FAILED,
+                                 f"the viewer cannot be shown ({exc}); see set_video_viewer",
+                                 sessionkey=str(h.get("key", "")), sessiontype=session_type,
+                                 error="no_viewer")
+                    return
+            child = ChildView(self.v.server, self.v._group_id, h, fire=self.v._fire,
+                              present=self._present, on_joined=self._child_joined,
+                              on_end=self._child_over, force_tunnel=self.conn.tunneling)
+            self.children[session_type] = child
+            task = asyncio.create_task(child.run())
+            self._child_runs.add(task)
+            task.add_done_callback(self._child_runs.discard)
+        elif h.get("action") == "ended":
+            running = self.children.get(session_type)
+            if running is not None:
+                await running.close()
+
+    def _present(self, session_type: str, image: Image.Image | None) -> None:
+        """Show a child session's picture (None: it is over) where the application wants."""
+        viewer = self.v._video_viewer
+        if viewer is not None:
+            try:
+                viewer(session_type, image)
+            except Exception:
+                log.exception("the application's video viewer failed")
+            return
+        windows = self.v._windows
+        if windows is None:
+            return
+        if image is None:
+            windows.close_viewer(session_type)
+        else:
+            title = "Agent's screen" if session_type == SHOWBACK else "Agent video"
+            windows.show_frame(session_type, title, image)
+
+    async def _child_joined(self, child: ChildView) -> None:
+        if child.session_type == SHOWBACK:
+            # Seed 000: the agent shows and the visitor views; the visitor stops showing.
+            self.viewing = True
+            await self.conn.send({"t": "view", "viewing": True}, reliable=True)
+
+    async def _child_over(self, child: ChildView) -> None:
+        if self.children.get(child.session_type) is child:
+            del self.children[child.session_type]
+        if child.session_type == SHOWBACK and self.viewing:
+            self.viewing = False
+            self.force_key = True
+            if not self.ended:
+                await self.conn.send({"t": "view", "viewing": False}, reliable=True)
+
+    async def close_child(self, session_type: str) -> None:
+        child = self.children.get(session_type)
+        if child is None:
+            self.v._fire(EventCode.INVALID_STATE, f"there is no {session_type} child session")
+            return
+        await child.leave()
+
+    # -- gestures --------------------------------------------------------------------------
+
+    async def _gesture(self, h: dict[str, Any]) -> None:
+        """Draw an agent's gesture; remember what it hides so capture puts that back."""
+        mapping = self.mapping
+        if (not self.features.get("gestures") or mapping is None or self.paused
+                or self.viewing or len(self.covers) >= MAX_GESTURES):
+            return
+        gesture = gestures.parse_gesture(h)
+        if gesture is None:
+            return
+        rects = gestures.gesture_rects(gesture, mapping)
+        box = gestures.bounds(rects)
+        if box is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            windows = await loop.run_in_executor(None, self.v._session_windows)
+            pixels = await loop.run_in_executor(None, self.v._screen.grab, box)
+        except Exception as exc:
+            log.warning("a gesture cannot be drawn: %s", exc)
+            return
+        gesture_id = next(self._gesture_ids)
+        self.covers[gesture_id] = gestures.Cover(box, pixels, tuple(rects))
+
+        def uncover_later(done_id: int) -> None:
+            loop.call_later(UNCOVER_GRACE, self.covers.pop, done_id, None)
+
+        def gone(done_id: int) -> None:  # on the window thread, once the windows are off
+            loop.call_soon_threadsafe(uncover_later, done_id)
+
+        windows.show_gesture(gesture_id, rects, gone)
 
     async def _input(self, h: dict[str, Any]) -> None:
         """Apply an agent's input, only while remote control is on (the server checks too)."""
@@ -550,10 +705,6 @@ class _Share:
         self.rc_enabled = enabled
         await self.conn.send({"t": "rc", "enabled": enabled}, reliable=True)
 
-    async def close_child(self, session_type: str) -> None:
-        await self.conn.send({"t": "child", "action": "close", "session_type": session_type},
-                             reliable=True)
-
     async def _capture_failed(self, message: str) -> None:
         """Report a capture error once (EXCEPTION, and the session record if asked)."""
         if message == self.failing:
@@ -568,7 +719,11 @@ class _Share:
         return SessionInfo(
             call_id=self.call_id, n_guests=int(self.guests["count"]), key=self.key,
             rc_enabled=self.rc_enabled, is_paused=self.paused,
-            is_connected=self.conn.is_open, is_showing=self.connected and not self.ended,
+            sb_enabled=self.features.get("showback", False),
+            gestures_enabled=self.features.get("gestures", False),
+            is_connected=self.conn.is_open,
+            is_showing=self.connected and not self.ended and not self.viewing,
+            is_viewing=self.viewing,
             display_name=self.display.display_name,
             presence_start=self.params.presence_start,
         )
@@ -608,6 +763,8 @@ class _Share:
     def _grab(self, region: Rect, key: bool) -> tuple[Frame, list[Any]]:
         """Capture, mask and encode (runs in a worker thread)."""
         frame = self.v._screen.grab(region)
+        for cover in list(self.covers.values()):  # gestures are never captured back
+            gestures.uncover(frame, region, cover)
         black_out(frame, self._mask_rects(region))
         d = self.display
         if d.capture_width and d.capture_height:
@@ -621,7 +778,8 @@ class _Share:
         loop = asyncio.get_running_loop()
         while not self.ended:
             started = loop.time()
-            if self.paused or not self.guests["count"] or not self.conn.is_open:
+            if (self.paused or self.viewing or not self.guests["count"]
+                    or not self.conn.is_open):
                 await asyncio.sleep(IDLE_POLL)
                 continue
             try:

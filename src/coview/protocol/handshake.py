@@ -1,4 +1,5 @@
-"""The first frame of a connection: ``start`` (a visitor), ``join`` (an agent), ``resume``.
+"""The first frame of a connection: ``start`` (a visitor), ``join`` (an agent, or the visitor
+joining a child session), ``host`` (an agent starting a child session), ``resume``.
 
 Every field is bounded; a frame that does not fit is refused with ``invalid_parameter``.
 """
@@ -48,13 +49,26 @@ class StartHello(_Hello):
 
 
 class JoinHello(_Hello):
-    """An agent joins a session by key (or a visitor joins a child session by key)."""
+    """An agent joins a session by key (token: the agent's), or the visitor's SDK joins a
+    child session (role ``viewer``; token: the one-time join token of the invitation)."""
 
     t: Literal["join"]
     key: str = Field(pattern=KEY_PATTERN)
     token: str = Field(default="", max_length=4096)
+    role: Literal["agent", "viewer"] = "agent"
     group_id: int = Field(default=0, ge=0, le=2**31 - 1)
     resume_token: str = Field(default="", max_length=200)
+    client: str = Field(default="", max_length=100)
+
+
+class HostHello(_Hello):
+    """An agent in a session starts a child session of it (agent video, showback) and sends
+    its pictures; the session's visitor is invited to view it."""
+
+    t: Literal["host"]
+    token: str = Field(max_length=4096)
+    main_call_id: int = Field(ge=1)
+    session_type: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     client: str = Field(default="", max_length=100)
 
 
@@ -67,16 +81,16 @@ class ResumeHello(_Hello):
     a: int = Field(ge=0)
 
 
-Hello = StartHello | JoinHello | ResumeHello
+Hello = StartHello | JoinHello | HostHello | ResumeHello
 
 
 def parse_hello(header: dict[str, Any]) -> Hello:
     """Validate a first frame's header; raise ProtocolError(code invalid_parameter)."""
-    kinds: dict[str, type[StartHello] | type[JoinHello] | type[ResumeHello]] = {
-        "start": StartHello, "join": JoinHello, "resume": ResumeHello}
+    kinds: dict[str, type[Hello]] = {
+        "start": StartHello, "join": JoinHello, "host": HostHello, "resume": ResumeHello}
     model = kinds.get(str(header.get("t")))
     if model is None:
-        raise ProtocolError("the first frame must be start, join or resume",
+        raise ProtocolError("the first frame must be start, join, host or resume",
                             code="invalid_parameter")
     try:
         return model.model_validate(header)

@@ -5,6 +5,11 @@ either. After that the hub routes frames: a visitor's reliable messages go once 
 session's agent-bound log and out to every agent; its volatile frames (tiles, pointer) go to
 each agent's outbound queue, coalesced. Agents' reliable messages go into the visitor-bound log.
 The hub reads only frame headers; payloads pass through untouched.
+
+A child session (agent video, showback) is a session of its own whose picture comes from an
+agent of its parent (the ``host`` hello) and whose one viewer is the parent's visitor, invited
+with a one-time join token. It never counts against the group's session limit, and it ends
+with its parent.
 """
 
 from __future__ import annotations
@@ -36,9 +41,15 @@ from coview.domain.settings import DuplicateKeyPolicy, GroupSettings, SessionLim
 from coview.domain.throttle import JOIN_POLICY, Throttle
 from coview.domain.tokens import read_visitor_token
 from coview.errors import AuthenticationFailed, CoviewError, Throttled
-from coview.ids import GroupId
+from coview.ids import AgentId, GroupId
 from coview.protocol.frames import Frame, ProtocolError, decode_frame, encode_frame
-from coview.protocol.handshake import JoinHello, ResumeHello, StartHello, parse_hello
+from coview.protocol.handshake import (
+    HostHello,
+    JoinHello,
+    ResumeHello,
+    StartHello,
+    parse_hello,
+)
 from coview.protocol.reliability import Inbox, SessionLog
 from coview.protocol.version import VersionCheck, check_version, sdk_is_older
 from coview.server.auth import authenticate
@@ -54,12 +65,23 @@ LOG_MAX_BYTES = 16 * 1024 * 1024
 LOG_MAX_ITEMS = 20_000
 
 # What each side may send after the handshake (anything else is a protocol error).
-VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "child", "error",
-                              "info", "gestures", "view"})
+VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "error", "info",
+                              "view"})
 VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
-AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "child",
-                            "show", "gesture"})
+AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture"})
 AGENT_VOLATILE = frozenset({"ack", "pointer"})
+# In a child session: what its host (an agent) and its viewer (the visitor) may send.
+HOST_RELIABLE = frozenset({"display", "paused", "end"})
+VIEWER_RELIABLE = frozenset({"leave", "end"})
+VIEWER_VOLATILE = frozenset({"ack"})
+
+# Child session types: the agent privilege and the group setting each needs.
+CHILD_TYPES: dict[str, tuple[Privilege, str]] = {
+    "agentVideo": (Privilege.VIDEO, "agent_video_enabled"),
+    "agentVideoHD": (Privilege.VIDEO, "agent_video_enabled"),
+    "showback": (Privilege.SHOW, "showback_enabled"),
+}
+CHILD_JOIN_TIMEOUT = 60.0  # a child session nobody views in this time ends (TIMED_OUT)
 
 
 class Conn(Protocol):
@@ -103,6 +125,9 @@ class LiveSession:
     errors: list[str] = field(default_factory=list)
     visitor_info: dict[str, str] = field(default_factory=dict)
     presence_start: bool = False
+    parent_id: str = ""  # a child session: its parent's session ID
+    join_token: str = ""  # a child session: the visitor's one-time invitation
+    children: dict[str, LiveSession] = field(default_factory=dict)  # by session type
 
     @property
     def claim_name(self) -> str:
@@ -114,15 +139,31 @@ class LiveSession:
             "display": self.display, "paused": self.paused, "rc_enabled": self.rc_enabled,
             "guests": self.guests(), "visitor_connected": self.visitor.conn is not None,
             "visitor": self.visitor_info,
+            "features": {"remote_control": self.settings.remote_control_enabled,
+                         "agent_video": self.settings.agent_video_enabled,
+                         "showback": self.settings.showback_enabled,
+                         "gestures": self.settings.gestures_enabled},
+            "children": [child.notice() for child in self.children.values()],
         }
 
     def guests(self) -> dict[str, Any]:
         agents = [
             {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
              "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value}
-            for p in self.agents.values() if p.agent is not None
+            if p.agent is not None else
+            {"num": p.num, "username": "", "name": self.visitor_info.get("name", ""),
+             "title": "", "role": "visitor", "agentrole": ""}
+            for p in self.agents.values()
         ]
         return {"count": len(agents), "agents": agents}
+
+    def notice(self) -> dict[str, Any]:
+        """A child session as its parent's parties hear of it (no join token)."""
+        host = self.visitor.agent
+        return {"t": "child", "action": "started", "key": self.session.key,
+                "session_type": self.session.session_type,
+                "username": host.username if host else "",
+                "name": host.display_name if host else ""}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +175,17 @@ class Attachment:
 
     @property
     def is_visitor(self) -> bool:
+        """The party whose picture the session shows (a child session's host agent)."""
         return self.party.num == 0
+
+    def allowed(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The reliable and volatile message types this party may send."""
+        if self.is_visitor:
+            return (HOST_RELIABLE if self.live.parent_id else VISITOR_RELIABLE,
+                    VISITOR_VOLATILE)
+        if self.party.agent is None:
+            return VIEWER_RELIABLE, VIEWER_VOLATILE
+        return AGENT_RELIABLE, AGENT_VOLATILE
 
 
 class Refusal(CoviewError):
@@ -207,8 +258,12 @@ class SessionHub:
                               code="upgrade_required")
             if isinstance(hello, StartHello):
                 attachment = await self._start(conn, hello)
+            elif isinstance(hello, JoinHello) and hello.role == "viewer":
+                attachment = await self._view(conn, hello)
             elif isinstance(hello, JoinHello):
                 attachment = await self._join(conn, hello)
+            elif isinstance(hello, HostHello):
+                attachment = await self._host(conn, hello)
             else:
                 attachment = await self._resume(conn, hello)
         except (Refusal, ProtocolError, AuthenticationFailed, Throttled) as exc:
@@ -251,6 +306,10 @@ class SessionHub:
             if claims.visitor_id != key:
                 raise Refusal("the visitor token is for another visitor ID",
                               code="invalid_token")
+        if hello.main_call_id and await self.svc.database.get_session_record(
+                group_id, hello.main_call_id) is None:
+            raise Refusal("main_call_id is not a session of this group",
+                          code="invalid_parameter")
         session_id = uuid.uuid4().hex
         key = await self._claim_key(group_id, key, session_id, settings,
                                     random=hello.key_kind == "random")
@@ -317,7 +376,8 @@ class SessionHub:
 
     async def _enforce_limit(self, group_id: GroupId, settings: GroupSettings) -> None:
         running = sorted((live for live in self.sessions.values()
-                          if live.session.group_id == group_id and not live.session.ended),
+                          if live.session.group_id == group_id and not live.session.ended
+                          and not live.parent_id),
                          key=lambda live: live.session.started_at)
         if len(running) < settings.max_sessions:
             return
@@ -355,12 +415,15 @@ class SessionHub:
             await self.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
                                  address=conn.address, reason=exc.code)
             raise Refusal(exc.message, code=exc.code) from None
-        party = Party(resume_token=secrets.token_urlsafe(24), conn=conn, num=seat.num,
-                      agent=agent)
-        live.agents[seat.num] = party
+        return self._seat(live, conn, seat.num, agent)
+
+    def _seat(self, live: LiveSession, conn: Conn, num: int, agent: Agent | None) -> Attachment:
+        """Welcome a guest (an agent, or a child session's viewer) in its seat."""
+        party = Party(resume_token=secrets.token_urlsafe(24), conn=conn, num=num, agent=agent)
+        live.agents[num] = party
         conn.outbound.put_reliable(encode_frame({
             "t": "welcome", "session_id": live.session.session_id,
-            "call_id": live.session.call_id, "key": live.session.key, "num": seat.num,
+            "call_id": live.session.call_id, "key": live.session.key, "num": num,
             "resume_token": party.resume_token, "downlink_last": live.to_agents.last_seq,
             "a": 0, "reconnect_window": live.settings.reconnect_window_seconds,
             "state": live.state(),
@@ -368,6 +431,91 @@ class SessionHub:
         self._announce_guests(live)
         self._request_keyframe(live)
         return Attachment(live, party)
+
+    async def _host(self, conn: Conn, hello: HostHello) -> Attachment:
+        """An agent of a session starts a child session of it and invites its visitor."""
+        principal = await authenticate(self.svc, hello.token)
+        agent = principal.agent
+        if agent is None:
+            raise Refusal("a child session needs a signed-in agent", code="forbidden")
+        if conn.origin is not None and not _same_origin(conn):
+            raise Refusal("agents connect from the Coview console's own origin", code="origin")
+        parent = next((live for live in self.sessions.values()
+                       if live.session.call_id == hello.main_call_id
+                       and live.session.group_id == principal.group_id
+                       and not live.parent_id and not live.session.ended), None)
+        if parent is None or not any(p.agent is not None and p.agent.agent_id == agent.agent_id
+                                     for p in parent.agents.values()):
+            raise Refusal("you are in no running session with this call ID", code="not_found")
+        rule = CHILD_TYPES.get(hello.session_type)
+        if rule is None:
+            raise Refusal(f"child sessions are of types {', '.join(CHILD_TYPES)}",
+                          code="invalid_parameter")
+        privilege, setting = rule
+        if not getattr(parent.settings, setting):
+            raise Refusal(f"{setting.removesuffix('_enabled').replace('_', ' ')} is off for "
+                          "this group", code="disabled")
+        if privilege not in agent.privileges:
+            raise Refusal(f"you do not have the {privilege.value} privilege", code="forbidden")
+        if hello.session_type in parent.children:
+            raise Refusal(f"a {hello.session_type} session is already running",
+                          code="conflict")
+        group_id, settings = parent.session.group_id, parent.settings
+        session_id = uuid.uuid4().hex
+        key = await self._claim_key(group_id, random_key(settings.random_key_length),
+                                    session_id, settings, random=True)
+        try:
+            call_id = await self.svc.database.start_session_record(
+                session_id=session_id, group_id=group_id, key=key,
+                session_type=hello.session_type, parent_call_id=parent.session.call_id,
+                report_errors=False)
+        except BaseException:
+            await self.svc.bus.release(f"key:{group_id}:{key}", session_id)
+            raise
+        session = Session(
+            session_id=session_id, call_id=call_id, group_id=group_id, key=key,
+            started_at=self.clock(), persist=False, max_guests=1,
+            no_agent_timeout=CHILD_JOIN_TIMEOUT, parent_call_id=parent.session.call_id,
+            session_type=hello.session_type)
+        live = LiveSession(
+            session=session, settings=settings,
+            visitor=Party(resume_token=secrets.token_urlsafe(24), conn=conn, agent=agent),
+            to_agents=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
+            to_visitor=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
+            visitor_info=dict(parent.visitor_info), parent_id=parent.session.session_id,
+            join_token=secrets.token_urlsafe(24))
+        self.sessions[session_id] = live
+        parent.children[hello.session_type] = live
+        await self.svc.audit(group_id, AuditAction.SESSION_START, actor=agent.username,
+                             address=conn.address, call_id=call_id,
+                             session_type=hello.session_type,
+                             parent_call_id=parent.session.call_id)
+        notice = {**live.notice(), "timestamp": int(self.svc.clock() * 1000)}
+        self._publish(parent, to_agents=False, header={**notice, "join_token": live.join_token})
+        self._publish(parent, to_agents=True, header=notice)
+        conn.outbound.put_reliable(encode_frame({
+            "t": "welcome", "session_id": session_id, "call_id": call_id, "key": key,
+            "resume_token": live.visitor.resume_token, "downlink_last": 0, "a": 0,
+            "reconnect_window": settings.reconnect_window_seconds, "persist": False,
+            "state": live.state(),
+        }))
+        return Attachment(live, live.visitor)
+
+    async def _view(self, conn: Conn, hello: JoinHello) -> Attachment:
+        """The visitor's SDK takes up its invitation to a child session (once)."""
+        holder = await self.svc.bus.holder(f"key:{hello.group_id}:{hello.key}")
+        live = self.sessions.get(holder) if holder else None
+        if (live is None or not live.parent_id or not live.join_token
+                or not secrets.compare_digest(live.join_token, hello.token)):
+            raise Refusal("there is no child session to view with this key and token",
+                          code="not_found")
+        live.join_token = ""
+        try:
+            seat = live.session.join(Seat(0, AgentId(0), "", live.visitor_info.get("name", ""),
+                                          "", "visitor", frozenset()))
+        except (SessionFull, SessionEnded) as exc:
+            raise Refusal(exc.message, code=exc.code) from None
+        return self._seat(live, conn, seat.num, None)
 
     async def _resume(self, conn: Conn, hello: ResumeHello) -> Attachment:
         live = self.sessions.get(hello.session_id)
@@ -411,8 +559,7 @@ class SessionHub:
             return
         frame = decode_frame(data, max_bytes=MAX_VISITOR_FRAME if att.is_visitor
                              else MAX_AGENT_FRAME)
-        reliable_types = VISITOR_RELIABLE if att.is_visitor else AGENT_RELIABLE
-        volatile_types = VISITOR_VOLATILE if att.is_visitor else AGENT_VOLATILE
+        reliable_types, volatile_types = att.allowed()
         seq = frame.header.get("s")
         if seq is None:
             if frame.type not in volatile_types:
@@ -506,8 +653,12 @@ class SessionHub:
                                       "message": "you do not have the remote control "
                                                  "privilege"})
                 return
+        if kind == "gesture" and not live.settings.gestures_enabled:
+            self._send_to(party, {"t": "gesture_refused",
+                                  "message": "gestures are off for this group"})
+            return
         self._publish_raw(live, to_agents=False, inner=data, sender=party.num)
-        if kind in ("message", "gesture", "child", "show"):
+        if kind in ("message", "gesture"):
             # Other agents see what their colleagues do in the session too.
             self._publish_raw(live, to_agents=True, inner=data, sender=party.num)
 
@@ -590,6 +741,15 @@ class SessionHub:
         self.ended[session.session_id] = reason.value
         while len(self.ended) > 10_000:
             self.ended.popitem(last=False)
+        for child in list(live.children.values()):  # seed 000: the parent ends its children
+            await self._end(child, reason, detail="its parent session ended")
+        parent = self.sessions.get(live.parent_id) if live.parent_id else None
+        if parent is not None and parent.children.get(session.session_type) is live:
+            del parent.children[session.session_type]
+            notice = {"t": "child", "action": "ended", "key": session.key,
+                      "session_type": session.session_type, "reason": reason.value}
+            for to_agents in (True, False):
+                self._publish(parent, to_agents=to_agents, header=notice)
         for to_agents in (True, False):
             self._publish(live, to_agents=to_agents,
                           header={"t": "ended", "reason": reason.value, "detail": detail})

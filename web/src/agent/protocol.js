@@ -25,11 +25,18 @@ export function decodeFrame(data) {
   return { header, payload: bytes.subarray(2 + size) };
 }
 
-// One connection to a session, as an agent: join, then messages in and out.
+export const CLIENT = "coview-console/0.1.0";
+
+export function sessionUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
+}
+
+// One connection to a session as an agent: the hello (join, or host a child session), then
+// messages in and out, resumed after a drop within the reconnect window.
 export class AgentConnection {
-  constructor(url, key, token, handlers) {
+  constructor(url, hello, handlers) {
     this.url = url;
-    this.hello = { t: "join", v: "1.0", key, token, client: "coview-console/0.1.0" };
+    this.hello = { v: "1.0", client: CLIENT, ...hello };
     this.handlers = handlers;
     this.nextSeq = 1;
     this.lastIn = 0;
@@ -112,6 +119,13 @@ export class AgentConnection {
     const frame = encodeFrame({ ...header, s });
     this.unacked.push({ s, frame });
     if (this.open) this.ws.send(frame);
+    return true;
+  }
+
+  sendVolatile(header, payload) {
+    // Pictures: not kept for a resume, and skipped while the socket is behind (backpressure).
+    if (!this.open || this.ws.bufferedAmount > 512 * 1024) return false;
+    this.ws.send(encodeFrame(header, payload));
     return true;
   }
 

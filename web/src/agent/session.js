@@ -1,6 +1,8 @@
 // The live view of a screen share session: picture, participants, messages, control.
 import { h } from "./dom.js";
-import { AgentConnection } from "./protocol.js";
+import { ChildControl } from "./child.js";
+import { GestureLayer } from "./gestures.js";
+import { AgentConnection, sessionUrl } from "./protocol.js";
 
 const KEYSYMS = {
   Enter: "Return", Backspace: "BackSpace", Tab: "Tab", Escape: "Escape", " ": "space",
@@ -19,7 +21,8 @@ export function sessionView(api, key, onLeave) {
   const people = h("ul", { class: "people", testid: "participants" });
   const rcState = h("span", { testid: "rc-state" }, "off");
   const messageInput = h("input", { testid: "message-text", placeholder: "Message to the app" });
-  const state = { display: null, paused: false, rc: false, ended: false, tiles: 0 };
+  const state = { display: null, paused: false, viewing: false, rc: false, ended: false,
+    tiles: 0, callId: 0 };
   canvas.dataset.tiles = "0";
 
   function show(text, kind = "") {
@@ -27,11 +30,22 @@ export function sessionView(api, key, onLeave) {
     status.dataset.kind = kind;
   }
 
+  function setNotice() {
+    notice.hidden = !state.paused && !state.viewing;
+    notice.textContent = state.paused ? "The visitor has paused the session."
+      : state.viewing ? "The visitor is viewing your screen." : "";
+  }
+
   function setPaused(paused) {
     state.paused = paused;
-    notice.hidden = !paused;
-    notice.textContent = paused ? "The visitor has paused the session." : "";
     canvas.dataset.paused = String(paused);
+    setNotice();
+  }
+
+  function setViewing(viewing) {
+    state.viewing = viewing;
+    canvas.dataset.viewing = String(viewing);
+    setNotice();
   }
 
   function setGuests(g) {
@@ -60,10 +74,14 @@ export function sessionView(api, key, onLeave) {
     canvas.dataset.tiles = String(state.tiles);
   }
 
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
-  const conn = new AgentConnection(url, key, api.token, {
+  const conn = new AgentConnection(sessionUrl(), { t: "join", key, token: api.token }, {
     onWelcome(w) {
       const s = w.state || {};
+      const features = s.features || {};
+      state.callId = w.call_id;
+      video.setAllowed(Boolean(features.agent_video));
+      showback.setAllowed(Boolean(features.showback));
+      gestures.setAllowed(Boolean(features.gestures));
       setDisplay(s.display);
       setPaused(Boolean(s.paused));
       setGuests(s.guests || {});
@@ -101,8 +119,15 @@ export function sessionView(api, key, onLeave) {
           show(m.connected ? "The visitor is back." : "The visitor's connection dropped…",
             m.connected ? "ok" : "warning");
           break;
+        case "view": setViewing(Boolean(m.viewing)); break;
+        case "child":
+          if (m.action === "ended") show(`The ${m.session_type} session ended.`, "ok");
+          break;
+        case "gesture_refused": show(m.message || "Gestures are off.", "error"); break;
         case "ended":
           state.ended = true;
+          video.finish();
+          showback.finish();
           canvas.dataset.ended = m.reason;
           show(`The session ended (${m.reason.replace(/^SessionEnd(Reason)?/, "")}).`, "ended");
           conn.close();
@@ -112,6 +137,9 @@ export function sessionView(api, key, onLeave) {
     },
   });
   conn.connect();
+  const video = new ChildControl(api, "agentVideo", () => state.callId, show);
+  const showback = new ChildControl(api, "showback", () => state.callId, show);
+  const gestures = new GestureLayer(canvas, pictureXY, (m) => conn.send(m));
 
   function pictureXY(event) {
     const box = canvas.getBoundingClientRect();
@@ -123,7 +151,7 @@ export function sessionView(api, key, onLeave) {
 
   canvas.addEventListener("click", (event) => {
     canvas.focus();
-    if (state.rc) conn.send({ t: "input", action: "click", button: "left", ...pictureXY(event) });
+    if (state.rc && !gestures.on) conn.send({ t: "input", action: "click", button: "left", ...pictureXY(event) });
   });
   canvas.addEventListener("keydown", (event) => {
     if (!state.rc) return;
@@ -156,11 +184,19 @@ export function sessionView(api, key, onLeave) {
       h("strong", {}, `Session ${key}`),
       h("span", {}, "Agents: ", guests),
       h("span", {}, "Control: ", rcState),
-      requestControl, end, leave),
+      requestControl, gestures.toggle, video.button, showback.button, end, leave),
     status,
-    h("div", { class: "stage" }, canvas, notice),
+    h("div", { class: "stage" }, canvas, gestures.layer, notice),
     h("div", { class: "side" }, h("h3", {}, "Participants"), people,
-      h("div", { class: "message" }, messageInput, sendMessage)));
+      h("div", { class: "message" }, messageInput, sendMessage), video.preview,
+      showback.preview));
   window.coviewConsoleSession = conn; // for diagnostics (and the tests' simulated drops)
-  return { section, close: () => conn.close() };
+  return {
+    section,
+    close: () => {
+      video.stop();
+      showback.stop();
+      conn.close();
+    },
+  };
 }

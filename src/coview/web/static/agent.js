@@ -79,10 +79,14 @@
     }
     return { header, payload: bytes.subarray(2 + size) };
   }
+  var CLIENT = "coview-console/0.1.0";
+  function sessionUrl() {
+    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
+  }
   var AgentConnection = class {
-    constructor(url, key, token, handlers) {
+    constructor(url, hello, handlers) {
       this.url = url;
-      this.hello = { t: "join", v: "1.0", key, token, client: "coview-console/0.1.0" };
+      this.hello = { v: "1.0", client: CLIENT, ...hello };
       this.handlers = handlers;
       this.nextSeq = 1;
       this.lastIn = 0;
@@ -171,12 +175,246 @@
       if (this.open) this.ws.send(frame);
       return true;
     }
+    sendVolatile(header, payload) {
+      if (!this.open || this.ws.bufferedAmount > 512 * 1024) return false;
+      this.ws.send(encodeFrame(header, payload));
+      return true;
+    }
     dropForTest() {
       if (this.ws) this.ws.close();
     }
     close() {
       this.closed = true;
       if (this.ws) this.ws.close();
+    }
+  };
+
+  // src/agent/child.js
+  var KINDS = {
+    agentVideo: {
+      label: "agent video",
+      start: "Start video",
+      stop: "Stop video",
+      fps: 10,
+      box: [640, 480],
+      capture: () => navigator.mediaDevices.getUserMedia({ video: true })
+    },
+    showback: {
+      label: "showback",
+      start: "Show my screen",
+      stop: "Stop showing",
+      fps: 5,
+      box: [1280, 800],
+      capture: () => navigator.mediaDevices.getDisplayMedia({ video: true })
+    }
+  };
+  var ChildControl = class {
+    constructor(api2, sessionType, callId, show2) {
+      this.api = api2;
+      this.type = sessionType;
+      this.kind = KINDS[sessionType];
+      this.callId = callId;
+      this.show = show2;
+      this.running = null;
+      this.button = h("button", {
+        type: "button",
+        testid: `${sessionType}-toggle`,
+        onclick: () => this.running ? this.stop() : this.start()
+      }, this.kind.start);
+      this.preview = h("video", {
+        class: "preview",
+        testid: `${sessionType}-preview`,
+        muted: true,
+        playsinline: true,
+        hidden: true
+      });
+      this.button.dataset.state = "off";
+    }
+    setAllowed(allowed) {
+      this.button.disabled = !allowed;
+      this.button.title = allowed ? "" : `The group has turned ${this.kind.label} off.`;
+    }
+    async start() {
+      let stream;
+      try {
+        stream = await this.kind.capture();
+      } catch (error) {
+        this.show(`Cannot start ${this.kind.label}: ${error.message || error.name}`, "error");
+        return;
+      }
+      const run = { stream, timer: 0, epoch: 0, size: "", guests: 0 };
+      this.running = run;
+      this.preview.srcObject = stream;
+      this.preview.hidden = false;
+      await this.preview.play().catch(() => {
+      });
+      this.button.textContent = this.kind.stop;
+      this.button.dataset.state = "starting";
+      for (const track of stream.getVideoTracks()) track.onended = () => this.stop();
+      const canvas = document.createElement("canvas");
+      const ctx = canvas.getContext("2d");
+      run.conn = new AgentConnection(sessionUrl(), {
+        t: "host",
+        token: this.api.token,
+        main_call_id: this.callId(),
+        session_type: this.type
+      }, {
+        onWelcome: (w) => {
+          run.guests = w.state && w.state.guests && w.state.guests.count || 0;
+          this.button.dataset.state = "on";
+          this.button.dataset.key = w.key;
+          this.show(`Started ${this.kind.label}; the visitor's app opens it.`, "ok");
+        },
+        onRefused: (r) => {
+          this.show(`Cannot start ${this.kind.label}: ${r.message || r.code}`, "error");
+          this.finish();
+        },
+        onResumed: () => {
+        },
+        onClose: (retrying) => {
+          if (!retrying) this.finish();
+        },
+        onMessage: (m) => {
+          if (m.t === "guests") run.guests = m.count || 0;
+          if (m.t === "ended") {
+            this.show(`The ${this.kind.label} ended.`, "ok");
+            this.finish();
+          }
+        }
+      });
+      run.conn.connect();
+      run.timer = setInterval(() => this.sendFrame(run, canvas, ctx), 1e3 / this.kind.fps);
+    }
+    sendFrame(run, canvas, ctx) {
+      const video = this.preview;
+      if (!run.conn.open || !run.guests || !video.videoWidth || run.busy) return;
+      const [maxW, maxH] = this.kind.box;
+      const ratio = Math.min(1, maxW / video.videoWidth, maxH / video.videoHeight);
+      const width = Math.max(1, Math.round(video.videoWidth * ratio));
+      const height = Math.max(1, Math.round(video.videoHeight * ratio));
+      if (`${width}x${height}` !== run.size) {
+        run.size = `${width}x${height}`;
+        run.epoch += 1;
+        canvas.width = width;
+        canvas.height = height;
+        run.conn.send({ t: "display", name: this.type, width, height, e: run.epoch });
+      }
+      ctx.drawImage(video, 0, 0, width, height);
+      run.busy = true;
+      canvas.toBlob(async (blob) => {
+        run.busy = false;
+        if (!blob || this.running !== run) return;
+        const jpeg = new Uint8Array(await blob.arrayBuffer());
+        if (run.conn.sendVolatile({
+          t: "tile",
+          e: run.epoch,
+          x: 0,
+          y: 0,
+          w: width,
+          h: height,
+          key: true
+        }, jpeg)) {
+          this.button.dataset.frames = String(Number(this.button.dataset.frames || 0) + 1);
+        }
+      }, "image/jpeg", 0.7);
+    }
+    stop() {
+      const run = this.running;
+      if (!run) return;
+      if (run.conn.open) run.conn.send({ t: "end" });
+      this.finish(300);
+    }
+    finish(closeAfterMs = 0) {
+      const run = this.running;
+      if (!run) return;
+      this.running = null;
+      setTimeout(() => run.conn.close(), closeAfterMs);
+      clearInterval(run.timer);
+      for (const track of run.stream.getTracks()) track.stop();
+      this.preview.srcObject = null;
+      this.preview.hidden = true;
+      this.button.textContent = this.kind.start;
+      this.button.dataset.state = "off";
+    }
+  };
+
+  // src/agent/gestures.js
+  var COLOR = "#ff2bd6";
+  var SECONDS = 3;
+  var MAX_POINTS = 200;
+  var GestureLayer = class {
+    constructor(screen, pictureXY, send) {
+      this.screen = screen;
+      this.pictureXY = pictureXY;
+      this.send = send;
+      this.on = false;
+      this.stroke = null;
+      this.shown = [];
+      this.layer = h("canvas", { class: "gesture-layer", testid: "gesture-layer" });
+      this.toggle = h("button", {
+        type: "button",
+        testid: "gesture-mode",
+        onclick: () => this.setOn(!this.on)
+      }, "Draw");
+      this.toggle.dataset.on = "false";
+      screen.addEventListener("pointerdown", (event) => this.begin(event));
+      screen.addEventListener("pointermove", (event) => this.extend(event));
+      screen.addEventListener("pointerup", () => this.finish());
+    }
+    setAllowed(allowed) {
+      this.toggle.disabled = !allowed;
+      this.toggle.title = allowed ? "" : "The group has turned gestures off.";
+      if (!allowed) this.setOn(false);
+    }
+    setOn(on) {
+      this.on = on;
+      this.toggle.dataset.on = String(on);
+      this.toggle.classList.toggle("active", on);
+      this.screen.classList.toggle("drawing", on);
+    }
+    begin(event) {
+      if (!this.on) return;
+      this.stroke = [this.pictureXY(event)];
+    }
+    extend(event) {
+      if (!this.stroke || this.stroke.length >= MAX_POINTS) return;
+      const p = this.pictureXY(event);
+      const last = this.stroke[this.stroke.length - 1];
+      if (Math.abs(p.x - last.x) + Math.abs(p.y - last.y) >= 4) this.stroke.push(p);
+    }
+    finish() {
+      const stroke = this.stroke;
+      this.stroke = null;
+      if (!stroke) return;
+      const kind = stroke.length < 3 ? "spot" : "line";
+      const points = (kind === "spot" ? stroke.slice(0, 1) : stroke).map((p) => [Math.max(0, p.x), Math.max(0, p.y)]);
+      this.send({ t: "gesture", kind, points });
+      this.shown.push({ kind, points });
+      this.draw();
+      setTimeout(() => {
+        this.shown.shift();
+        this.draw();
+      }, SECONDS * 1e3);
+    }
+    draw() {
+      const { layer, screen } = this;
+      layer.width = screen.width;
+      layer.height = screen.height;
+      const ctx = layer.getContext("2d");
+      ctx.clearRect(0, 0, layer.width, layer.height);
+      ctx.strokeStyle = COLOR;
+      ctx.lineWidth = 6;
+      for (const g of this.shown) {
+        ctx.beginPath();
+        if (g.kind === "spot") {
+          ctx.rect(g.points[0][0] - 19, g.points[0][1] - 19, 38, 38);
+        } else {
+          ctx.moveTo(g.points[0][0], g.points[0][1]);
+          for (const [x, y] of g.points.slice(1)) ctx.lineTo(x, y);
+        }
+        ctx.stroke();
+      }
+      layer.dataset.count = String(this.shown.length);
     }
   };
 
@@ -217,17 +455,33 @@
     const people = h("ul", { class: "people", testid: "participants" });
     const rcState = h("span", { testid: "rc-state" }, "off");
     const messageInput = h("input", { testid: "message-text", placeholder: "Message to the app" });
-    const state = { display: null, paused: false, rc: false, ended: false, tiles: 0 };
+    const state = {
+      display: null,
+      paused: false,
+      viewing: false,
+      rc: false,
+      ended: false,
+      tiles: 0,
+      callId: 0
+    };
     canvas.dataset.tiles = "0";
     function show2(text, kind = "") {
       status.textContent = text;
       status.dataset.kind = kind;
     }
+    function setNotice() {
+      notice.hidden = !state.paused && !state.viewing;
+      notice.textContent = state.paused ? "The visitor has paused the session." : state.viewing ? "The visitor is viewing your screen." : "";
+    }
     function setPaused(paused) {
       state.paused = paused;
-      notice.hidden = !paused;
-      notice.textContent = paused ? "The visitor has paused the session." : "";
       canvas.dataset.paused = String(paused);
+      setNotice();
+    }
+    function setViewing(viewing) {
+      state.viewing = viewing;
+      canvas.dataset.viewing = String(viewing);
+      setNotice();
     }
     function setGuests(g) {
       guests.textContent = String(g.count || 0);
@@ -251,10 +505,14 @@
       state.tiles += 1;
       canvas.dataset.tiles = String(state.tiles);
     }
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
-    const conn = new AgentConnection(url, key, api2.token, {
+    const conn = new AgentConnection(sessionUrl(), { t: "join", key, token: api2.token }, {
       onWelcome(w) {
         const s = w.state || {};
+        const features = s.features || {};
+        state.callId = w.call_id;
+        video.setAllowed(Boolean(features.agent_video));
+        showback.setAllowed(Boolean(features.showback));
+        gestures.setAllowed(Boolean(features.gestures));
         setDisplay(s.display);
         setPaused(Boolean(s.paused));
         setGuests(s.guests || {});
@@ -306,8 +564,19 @@
               m.connected ? "ok" : "warning"
             );
             break;
+          case "view":
+            setViewing(Boolean(m.viewing));
+            break;
+          case "child":
+            if (m.action === "ended") show2(`The ${m.session_type} session ended.`, "ok");
+            break;
+          case "gesture_refused":
+            show2(m.message || "Gestures are off.", "error");
+            break;
           case "ended":
             state.ended = true;
+            video.finish();
+            showback.finish();
             canvas.dataset.ended = m.reason;
             show2(`The session ended (${m.reason.replace(/^SessionEnd(Reason)?/, "")}).`, "ended");
             conn.close();
@@ -318,6 +587,9 @@
       }
     });
     conn.connect();
+    const video = new ChildControl(api2, "agentVideo", () => state.callId, show2);
+    const showback = new ChildControl(api2, "showback", () => state.callId, show2);
+    const gestures = new GestureLayer(canvas, pictureXY, (m) => conn.send(m));
     function pictureXY(event) {
       const box = canvas.getBoundingClientRect();
       return {
@@ -327,7 +599,7 @@
     }
     canvas.addEventListener("click", (event) => {
       canvas.focus();
-      if (state.rc) conn.send({ t: "input", action: "click", button: "left", ...pictureXY(event) });
+      if (state.rc && !gestures.on) conn.send({ t: "input", action: "click", button: "left", ...pictureXY(event) });
     });
     canvas.addEventListener("keydown", (event) => {
       if (!state.rc) return;
@@ -363,21 +635,33 @@
         h("span", {}, "Agents: ", guests),
         h("span", {}, "Control: ", rcState),
         requestControl,
+        gestures.toggle,
+        video.button,
+        showback.button,
         end,
         leave
       ),
       status,
-      h("div", { class: "stage" }, canvas, notice),
+      h("div", { class: "stage" }, canvas, gestures.layer, notice),
       h(
         "div",
         { class: "side" },
         h("h3", {}, "Participants"),
         people,
-        h("div", { class: "message" }, messageInput, sendMessage)
+        h("div", { class: "message" }, messageInput, sendMessage),
+        video.preview,
+        showback.preview
       )
     );
     window.coviewConsoleSession = conn;
-    return { section, close: () => conn.close() };
+    return {
+      section,
+      close: () => {
+        video.stop();
+        showback.stop();
+        conn.close();
+      }
+    };
   }
 
   // src/agent/settings.js
