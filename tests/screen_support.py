@@ -330,3 +330,14 @@ def console_join(page: Page, server: Server, key: str) -> None:
     page.get_by_test_id("join-key").fill(key)
     page.get_by_test_id("join-submit").click()
     expect(page.get_by_test_id("session-status")).to_contain_text(f"In session {key}")
+
+
+def click_widget(visitor: coview.Visitor, name: str, display: str) -> None:
+    """Click a button of the SDK's default window with the real pointer (xdotool)."""
+    wait_until(lambda: visitor.ui is not None, timeout=10, what="the SDK's window")
+    ui = visitor.ui
+    assert ui is not None
+    wait_until(lambda: ui.widget(name)["shown"], timeout=10, what=f"the {name!r} button")
+    widget = ui.widget(name)
+    subprocess.run(["xdotool", "mousemove", str(widget["x"]), str(widget["y"]), "click", "1"],
+                   check=True, env={**os.environ, "DISPLAY": display})

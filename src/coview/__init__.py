@@ -13,7 +13,7 @@ from coview.errors import CoviewError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from coview.client.agent import Agent, AgentSession, JoinRefused
+    from coview.client.agent import Agent, AgentSession, JoinRefused, OneClickFailed
     from coview.client.events import (
         RANDOM_KEY,
         DisplayParams,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         SessionInfo,
         StartParams,
     )
+    from coview.client.presence import PresenceVisitor
     from coview.client.visitor import Visitor
 
 _LAZY = {
@@ -31,6 +32,8 @@ _LAZY = {
     "Agent": "coview.client.agent",
     "AgentSession": "coview.client.agent",
     "JoinRefused": "coview.client.agent",
+    "OneClickFailed": "coview.client.agent",
+    "PresenceVisitor": "coview.client.presence",
     "RANDOM_KEY": "coview.client.events",
     "DisplayParams": "coview.client.events",
     "Event": "coview.client.events",
@@ -61,6 +64,8 @@ __all__ = [
     "EventCode",
     "EventType",
     "JoinRefused",
+    "OneClickFailed",
+    "PresenceVisitor",
     "SessionEndReason",
     "SessionInfo",
     "StartParams",

@@ -31,6 +31,7 @@ from tests.screen_support import (
     Board,
     NoWebSocketProxy,
     TapProxy,
+    click_widget,
     color_distance,
     console_join,
     ended,
@@ -627,12 +628,7 @@ def test_the_default_ui_asks_consent_shows_the_key_and_controls_the_session(
     work when clicked on the display."""
 
     def click(visitor: coview.Visitor, name: str) -> None:
-        ui = visitor.ui
-        assert ui is not None
-        wait_until(lambda: ui.widget(name)["shown"], timeout=10, what=f"the {name!r} button")
-        widget = ui.widget(name)
-        subprocess.run(["xdotool", "mousemove", str(widget["x"]), str(widget["y"]), "click",
-                        "1"], check=True, env={**os.environ, "DISPLAY": display})
+        click_widget(visitor, name, display)
 
     visitor = coview.Visitor(server.base_url)
     visitors.append(visitor)

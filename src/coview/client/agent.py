@@ -33,6 +33,14 @@ class JoinRefused(CoviewError):
     """The server refused to let the agent join (``code`` says why)."""
 
 
+class OneClickFailed(CoviewError):
+    """A one-click start led to no session: ``code`` is ``visitor_offline`` (not online when
+    asked), ``declined``, ``offline`` (went offline while asked) or ``expired``."""
+
+
+ONE_CLICK_POLL = 0.3
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """Something the agent's side received: the message's header (and whether reliable)."""
@@ -64,11 +72,72 @@ class Agent:
             token = str(response.json()["token"])
         self.token = token
 
+    def _api(self, method: str, path: str) -> httpx.Response:
+        return httpx.request(method, f"{self.server}/api/v1{path}",
+                             headers={"authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def presence(self, visitor_id: str) -> dict[str, Any]:
+        """Whether a visitor is online, since when, what it reported, its last request."""
+        response = self._api("GET", f"/presence/{visitor_id}")
+        _raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def online(self, prefix: str = "") -> list[dict[str, Any]]:
+        """The group's online visitors (whose visitor ID starts with ``prefix``)."""
+        response = self._api("GET", f"/presence?q={prefix}")
+        _raise_for(response)
+        visitors: list[dict[str, Any]] = response.json()["visitors"]
+        return visitors
+
+    def start_one_click(self, visitor_id: str, *, timeout: float = 180.0,
+                        on_status: Callable[[str], None] | None = None) -> AgentSession:
+        """Ask an online visitor to start a session and join it once it starts (seed 001).
+
+        ``on_status`` hears each terms status (``requested``, ``displayed``, ``accepted``,
+        ``started``); raise OneClickFailed if the visitor declines, goes offline or waits
+        too long.
+        """
+        response = self._api("POST", f"/presence/{visitor_id}/start")
+        if response.status_code == 404:
+            error = response.json().get("error", {})
+            raise OneClickFailed(error.get("message", "the visitor is not online"),
+                                 code=error.get("code", "visitor_offline"))
+        _raise_for(response)
+        request_id = str(response.json()["request_id"])
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            response = self._api("GET", f"/presence/{visitor_id}/requests/{request_id}")
+            if response.status_code == 404:
+                raise OneClickFailed("the visitor went offline", code="offline")
+            _raise_for(response)
+            request = response.json()
+            status = str(request["status"])
+            history = [str(s) for s in request["history"]]
+            if on_status is not None:
+                for passed in history[seen:]:
+                    on_status(passed)
+            seen = max(seen, len(history))
+            if status == "started":
+                return self.join(str(request["session_key"]))
+            if status in ("declined", "offline", "expired"):
+                raise OneClickFailed(f"the one-click request ended: {status}", code=status)
+            time.sleep(ONE_CLICK_POLL)
+        raise OneClickFailed("the visitor did not start in time", code="expired")
+
     def join(self, key: str, *, timeout: float = 15.0) -> AgentSession:
         """Join the session with ``key``; raise JoinRefused if the server says no."""
         session = AgentSession(self, key)
         session.wait_joined(timeout)
         return session
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        error = response.json().get("error", {}) if response.content else {}
+        raise CoviewError(error.get("message", f"HTTP {response.status_code}"),
+                          code=error.get("code", "error"))
 
 
 class AgentSession:

@@ -97,6 +97,7 @@ class Visitor:
         self._windows: VisitorWindows | None = None
         self._video_viewer: VideoViewer | None = None
         self._asking_terms = False
+        self._one_click_accepted = False  # the visitor accepted an agent's one-click request
         self.terms_url = DEFAULT_TERMS_URL
 
     # -- events ----------------------------------------------------------------------------
@@ -208,8 +209,9 @@ class Visitor:
     def start_session(self, arg: str | StartParams | None = None) -> None:
         """Start a screen share session.
 
-        No argument: under the visitor ID if ``init`` had one, else a random key. A string:
-        that key (``coview.RANDOM_KEY`` for a random one). ``StartParams``: everything.
+        No argument: under the visitor ID if ``init`` had one, else a random key; after the
+        visitor accepted an agent's one-click request (seed 001) that is the one-click session.
+        A string: that key (``coview.RANDOM_KEY`` for a random one). ``StartParams``: all.
         """
         if not self._initialized:
             self._fire(EventCode.INVALID_STATE, "call init before start_session")
@@ -217,7 +219,11 @@ class Visitor:
         if self._session is not None or self._asking_terms:
             self._fire(EventCode.INVALID_STATE, "a session is already running")
             return
-        if arg is None:
+        one_click = arg is None and self._one_click_accepted and bool(self._visitor_id)
+        self._one_click_accepted = False
+        if one_click:
+            params = StartParams(key=self._visitor_id, presence_start=True)
+        elif arg is None:
             params = StartParams(key=self._visitor_id or RANDOM_KEY)
         elif isinstance(arg, str):
             params = StartParams(key=arg)
@@ -243,7 +249,7 @@ class Visitor:
             "main_call_id": params.main_call_id, "report_errors": params.report_errors,
             "presence_start": params.presence_start, "client": f"coview-python/{__version__}",
         }
-        if not self._use_default_ui:
+        if not self._use_default_ui or one_click:  # one-click: the terms were just accepted
             self._begin(hello, params)
             return
         # Seed 000: with the default UI, the terms come first; nothing starts without consent.

@@ -107,6 +107,24 @@ class IceServer(_Strict):
         return value
 
 
+WEBHOOK_EVENTS = ("visitor.online", "visitor.offline", "presence.terms", "presence.signal",
+                  "session.start", "session.end")
+WebhookEvent = Literal["visitor.online", "visitor.offline", "presence.terms", "presence.signal",
+                       "session.start", "session.end"]
+
+
+class Webhook(_Strict):
+    """A URL the server posts events to, signed (docs/api.md, "Webhooks")."""
+
+    url: str
+    events: list[WebhookEvent] = Field(default_factory=list, max_length=len(WEBHOOK_EVENTS))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_http_url(value, allow_wildcard=False)
+
+
 class GroupSettings(_Strict):
     """Every setting of a group, with its default."""
 
@@ -129,6 +147,8 @@ class GroupSettings(_Strict):
     allowed_sites: list[str] = Field(default_factory=list, max_length=50)
     bookmarks: list[BookmarkItem] = Field(default_factory=list, max_length=MAX_BOOKMARK_ITEMS)
     ice_servers: list[IceServer] = Field(default_factory=list, max_length=10)
+    presence_grace_seconds: int = Field(default=15, ge=0, le=600, strict=True)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
 
     @field_validator("trusted_origins")
     @classmethod

@@ -13,7 +13,16 @@ from starlette.staticfiles import StaticFiles
 
 from coview import __version__
 from coview.bus.memory import MemoryBus
-from coview.server.api import agents, audit, auth, sessions, settings, visitor_tokens
+from coview.server.api import (
+    agents,
+    audit,
+    auth,
+    presence,
+    sessions,
+    settings,
+    visitor_tokens,
+    webhooks,
+)
 from coview.server.api.models import ERROR_RESPONSES
 from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
@@ -21,10 +30,12 @@ from coview.server.health import router as health_router
 from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
 from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
+from coview.server.presence import PresenceService
 from coview.server.services import TOKEN_SECRET_NAME, Services
 from coview.server.tunnel import MAX_SEND_BODY, Tunnels
 from coview.server.tunnel import router as tunnel_router
-from coview.server.ws import session_socket
+from coview.server.webhooks import Webhooks
+from coview.server.ws import presence_socket, session_socket
 from coview.storage.database import Database
 
 log = logging.getLogger("coview.server")
@@ -53,7 +64,12 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = await open_services(config, metrics)
         app.state.services = svc
-        hub = SessionHub(svc)
+        hooks = Webhooks(svc)
+        await hooks.start()
+        presence_service = PresenceService(svc, hooks)
+        app.state.presence = presence_service
+        await presence_service.start()
+        hub = SessionHub(svc, presence=presence_service, webhooks=hooks)
         app.state.hub = hub
         await hub.start()
         tunnels = Tunnels(hub)
@@ -65,6 +81,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         finally:
             await tunnels.close()
             await hub.close()
+            await presence_service.close()
+            await hooks.close()
             await svc.bus.close()
             await svc.database.close()
             log.info("stopped")
@@ -80,11 +98,13 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    for module in (auth, agents, settings, audit, sessions, visitor_tokens):
+    for module in (auth, agents, settings, audit, sessions, visitor_tokens, presence,
+                   webhooks):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/v1/session", session_socket)
+    app.add_api_websocket_route("/ws/v1/presence", presence_socket)
     app.include_router(tunnel_router)
     web = files("coview.web")
     app.mount("/coview", StaticFiles(directory=str(web / "static")), name="assets")

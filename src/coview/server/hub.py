@@ -54,7 +54,9 @@ from coview.protocol.reliability import Inbox, SessionLog
 from coview.protocol.version import VersionCheck, check_version, sdk_is_older
 from coview.server.auth import authenticate
 from coview.server.outbound import Outbound, OutboundOverflow
+from coview.server.presence import PresenceService
 from coview.server.services import Services
+from coview.server.webhooks import Webhooks
 from coview.storage.database import PRODUCTION
 
 log = logging.getLogger("coview.sessions")
@@ -196,8 +198,11 @@ class SessionHub:
     """Every live session of this process."""
 
     def __init__(self, services: Services, *, clock: Callable[[], float] = time.monotonic,
-                 tick_seconds: float = 0.25) -> None:
+                 tick_seconds: float = 0.25, presence: PresenceService | None = None,
+                 webhooks: Webhooks | None = None) -> None:
         self.svc = services
+        self.presence = presence
+        self.webhooks = webhooks
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.sessions: dict[str, LiveSession] = {}
@@ -346,6 +351,9 @@ class SessionHub:
                              session_type=hello.session_type)
         log.info("session started", extra={"fields": {"call_id": call_id,
                                                       "group_id": group_id}})
+        if hello.presence_start and hello.key_kind == "visitor" and self.presence is not None:
+            self.presence.session_started(group_id, key, key)
+        self._news(session, "session.start")
         conn.outbound.put_reliable(encode_frame({
             "t": "welcome", "session_id": session_id, "call_id": call_id, "key": key,
             "resume_token": live.visitor.resume_token, "downlink_last": 0, "a": 0,
@@ -769,6 +777,17 @@ class SessionHub:
                         extra={"fields": {"call_id": session.call_id}})
         log.info("session ended", extra={"fields": {"call_id": session.call_id,
                                                     "reason": reason.value}})
+        self._news(session, "session.end")
+
+    def _news(self, session: Session, event: str) -> None:
+        if self.webhooks is None:
+            return
+        data: dict[str, Any] = {"call_id": session.call_id, "key": session.key,
+                                "session_type": session.session_type,
+                                "parent_call_id": session.parent_call_id or None}
+        if session.end_reason is not None:
+            data.update(reason=session.end_reason.value, peak_guests=session.peak_guests)
+        self.webhooks.emit(session.group_id, event, data)
 
 
 def _address(party: Party) -> str:

@@ -13,6 +13,8 @@ from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, encode_frame
 from coview.server.hub import Attachment, SessionHub
 from coview.server.outbound import Outbound
+from coview.server.presence import PresenceService
+from coview.server.services import Services
 from coview.storage.database import PRODUCTION
 
 log = logging.getLogger("coview.ws")
@@ -49,7 +51,7 @@ class WebSocketConn:
         self.outbound.close()
 
 
-async def origin_allowed(websocket: WebSocket, hub: SessionHub) -> bool:
+async def origin_allowed(websocket: WebSocket, svc: Services) -> bool:
     """Browsers send Origin: allow the server's own pages, and a group's trusted origins
     when the URL names the group (``?group_id=``); native clients send none."""
     origin = websocket.headers.get("origin")
@@ -61,9 +63,9 @@ async def origin_allowed(websocket: WebSocket, hub: SessionHub) -> bool:
     if not group.isdigit() or not 1 <= int(group) <= 2**31 - 1:
         return False
     try:
-        if await hub.svc.database.get_group(GroupId(int(group))) is None:
+        if await svc.database.get_group(GroupId(int(group))) is None:
             return False
-        settings, _, _ = await hub.svc.database.get_settings(GroupId(int(group)), PRODUCTION)
+        settings, _, _ = await svc.database.get_settings(GroupId(int(group)), PRODUCTION)
     except CoviewError:
         return False
     return origin in settings.trusted_origins
@@ -72,7 +74,7 @@ async def origin_allowed(websocket: WebSocket, hub: SessionHub) -> bool:
 async def session_socket(websocket: WebSocket) -> None:
     """Serve one session connection."""
     hub: SessionHub = websocket.app.state.hub
-    if not await origin_allowed(websocket, hub):
+    if not await origin_allowed(websocket, hub.svc):
         await websocket.close(code=1008, reason="origin not allowed")
         return
     await websocket.accept()
@@ -96,6 +98,15 @@ async def session_socket(websocket: WebSocket) -> None:
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer, 5)
+
+
+async def presence_socket(websocket: WebSocket) -> None:
+    """Serve one visitor's presence connection."""
+    service: PresenceService = websocket.app.state.presence
+    if not await origin_allowed(websocket, service.svc):
+        await websocket.close(code=1008, reason="origin not allowed")
+        return
+    await service.serve(websocket)
 
 
 async def _receive_bytes(websocket: WebSocket) -> bytes:

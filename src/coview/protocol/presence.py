@@ -1,0 +1,79 @@
+"""The presence protocol (docs/protocol.md, "Presence"): frames on ``/ws/v1/presence``.
+
+The visitor's first frame is ``presence`` (who it is); the server answers ``welcome`` or
+``refused``. Then the visitor sends ``info`` (what it shows now), ``signal`` (to the agent,
+e.g. the terms status) and ``bye`` (a logout: offline at once); the server sends
+``show_terms`` when an agent asks for a one-click session. Frames use the session protocol's
+envelope (``coview.protocol.frames``); there are no sequence numbers: presence is state, and a
+reconnect sends it whole again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from coview.protocol.frames import ProtocolError
+from coview.protocol.handshake import KEY_PATTERN
+
+MAX_PRESENCE_FRAME = 8 * 1024
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PresenceHello(_Message):
+    t: Literal["presence"]
+    v: str = Field(max_length=16)
+    group_id: int = Field(ge=1, le=2**31 - 1)
+    visitor_id: str = Field(pattern=KEY_PATTERN)
+    token: str = Field(default="", max_length=4096)
+    info: dict[str, str] = Field(default_factory=dict, max_length=10)
+    client: str = Field(default="", max_length=100)
+
+
+class InfoMessage(_Message):
+    t: Literal["info"]
+    info: dict[str, str] = Field(default_factory=dict, max_length=10)
+
+
+class SignalMessage(_Message):
+    t: Literal["signal"]
+    name: str = Field(pattern=NAME_PATTERN)
+    properties: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+
+class ByeMessage(_Message):
+    t: Literal["bye"]
+
+
+VisitorMessage = InfoMessage | SignalMessage | ByeMessage
+_KINDS: dict[str, type[VisitorMessage]] = {"info": InfoMessage, "signal": SignalMessage,
+                                           "bye": ByeMessage}
+
+
+def _validated(model: type[_Message], header: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(header)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(f"{where}: {first['msg']}", code="invalid_parameter") from None
+
+
+def parse_presence_hello(header: dict[str, Any]) -> PresenceHello:
+    if header.get("t") != "presence":
+        raise ProtocolError("the first frame must be presence", code="invalid_parameter")
+    hello: PresenceHello = _validated(PresenceHello, header)
+    return hello
+
+
+def parse_visitor_message(header: dict[str, Any]) -> VisitorMessage:
+    model = _KINDS.get(str(header.get("t")))
+    if model is None:
+        raise ProtocolError(f"unexpected presence message {header.get('t')!r}")
+    message: VisitorMessage = _validated(model, header)
+    return message

@@ -1,0 +1,236 @@
+"""The presence service: visitors' presence connections, one-click requests, and their news.
+
+Each logged-in visitor's SDK keeps a WebSocket on ``/ws/v1/presence``. The service holds the
+domain's ``PresenceBook`` (who is online), sends ``show_terms`` to a visitor's connections
+when an agent asks for a one-click session, takes the visitor's signals, and tells webhooks.
+An idle connection costs one coroutine and no queue: the server writes to it only for a
+one-click request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from coview.domain.agents import Agent
+from coview.domain.presence import (
+    Change,
+    OneClick,
+    Presence,
+    PresenceBook,
+    clean_info,
+)
+from coview.domain.tokens import read_visitor_token
+from coview.errors import AuthenticationFailed, CoviewError
+from coview.ids import GroupId
+from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
+from coview.protocol.presence import (
+    MAX_PRESENCE_FRAME,
+    ByeMessage,
+    InfoMessage,
+    PresenceHello,
+    SignalMessage,
+    parse_presence_hello,
+    parse_visitor_message,
+)
+from coview.protocol.version import VersionCheck, check_version
+from coview.server.services import Services
+from coview.server.webhooks import Webhooks
+from coview.storage.database import PRODUCTION
+
+log = logging.getLogger("coview.presence")
+
+HANDSHAKE_TIMEOUT = 10.0
+MAX_CONNECTIONS_PER_VISITOR = 10
+
+
+class PresenceRefused(CoviewError):
+    """A presence connection the server does not take."""
+
+
+class PresenceService:
+    """Presence for every group, in this process."""
+
+    def __init__(self, svc: Services, webhooks: Webhooks, *,
+                 clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.5) -> None:
+        self.svc = svc
+        self.webhooks = webhooks
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.book = PresenceBook()
+        self._sockets: dict[tuple[GroupId, str], set[WebSocket]] = {}
+        self._signals: dict[tuple[GroupId, str], dict[str, Any]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_forever(), name="coview-presence")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                self._tell(self.book.tick(self.clock()))
+            except Exception:
+                log.exception("presence ticker failed")
+
+    # -- news ----------------------------------------------------------------------------
+
+    def _tell(self, changes: list[Change]) -> None:
+        for change in changes:
+            p = change.presence
+            if change.kind == "terms" and change.request is not None:
+                self.webhooks.emit(p.group_id, "presence.terms",
+                                   {"visitor_id": p.visitor_id, **request_view(change.request)})
+            else:
+                if change.kind == "offline":
+                    self._signals.pop((p.group_id, p.visitor_id), None)
+                self.webhooks.emit(p.group_id, f"visitor.{change.kind}",
+                                   {"visitor_id": p.visitor_id, "info": p.info})
+
+    def view(self, presence: Presence) -> dict[str, Any]:
+        """A visitor's presence as the API shows it."""
+        since = self.svc.clock() - (self.clock() - presence.since)
+        return {
+            "visitor_id": presence.visitor_id, "online": True, "since": since,
+            "info": presence.info,
+            "signal": self._signals.get((presence.group_id, presence.visitor_id)),
+            "request": request_view(presence.request) if presence.request else None,
+        }
+
+    # -- the agent's side (REST) ------------------------------------------------------------
+
+    async def request(self, group_id: GroupId, visitor_id: str, agent: Agent) -> OneClick:
+        """Ask an online visitor for a one-click session (raise VisitorOffline)."""
+        request = self.book.request(group_id, visitor_id, agent_username=agent.username,
+                                    agent_name=agent.display_name, now=self.clock())
+        frame = encode_frame({"t": "show_terms", "request_id": request.request_id,
+                              "agent": {"username": agent.username,
+                                        "name": agent.display_name}})
+        for websocket in list(self._sockets.get((group_id, visitor_id), ())):
+            with contextlib.suppress(Exception):
+                await websocket.send_bytes(frame)
+        presence = self.book.get(group_id, visitor_id)
+        if presence is not None:
+            self._tell([Change("terms", presence, request)])
+        return request
+
+    def session_started(self, group_id: GroupId, visitor_id: str, key: str) -> None:
+        """The hub started a one-click session under a visitor ID."""
+        self._tell(self.book.session_started(group_id, visitor_id, key, self.clock()))
+
+    # -- the visitor's side (WebSocket) ------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        entry: tuple[GroupId, str] | None = None
+        goodbye = False
+        try:
+            data = await asyncio.wait_for(_receive_bytes(websocket), HANDSHAKE_TIMEOUT)
+            hello = parse_presence_hello(decode_frame(data, max_bytes=MAX_PRESENCE_FRAME).header)
+            entry = await self._admit(hello)
+            self._sockets.setdefault(entry, set()).add(websocket)
+            self._tell(self.book.connected(entry[0], entry[1], clean_info(dict(hello.info)),
+                                           self.clock()))
+            settings, _, _ = await self.svc.database.get_settings(entry[0], PRODUCTION)
+            presence = self.book.get(*entry)
+            await websocket.send_bytes(encode_frame({
+                "t": "welcome", "grace": settings.presence_grace_seconds,
+                "request": request_view(presence.request)
+                if presence is not None and presence.request is not None
+                and not presence.request.final else None}))
+            while True:
+                data = await _receive_bytes(websocket)
+                message = parse_visitor_message(
+                    decode_frame(data, max_bytes=MAX_PRESENCE_FRAME).header)
+                if isinstance(message, ByeMessage):
+                    goodbye = True
+                    break
+                self._take(entry, message)
+        except (WebSocketDisconnect, TimeoutError, OSError):
+            pass
+        except (ProtocolError, PresenceRefused, AuthenticationFailed) as exc:
+            with contextlib.suppress(Exception):
+                await websocket.send_bytes(encode_frame({"t": "refused", "code": exc.code,
+                                                         "message": exc.message}))
+        finally:
+            if entry is not None:
+                await self._left(entry, websocket, goodbye=goodbye)
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    async def _admit(self, hello: PresenceHello) -> tuple[GroupId, str]:
+        if check_version(hello.v) is VersionCheck.UPGRADE_REQUIRED:
+            raise PresenceRefused(f"protocol {hello.v} is not supported", code="upgrade_required")
+        group_id = GroupId(hello.group_id)
+        group = await self.svc.database.get_group(group_id)
+        if group is None:
+            raise PresenceRefused(f"there is no group {group_id}", code="invalid_group")
+        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
+        if settings.visitor_id_requires_token:
+            claims = read_visitor_token(group.visitor_token_secret, hello.token,
+                                        group_id=group_id, now=self.svc.now())
+            if claims.visitor_id != hello.visitor_id:
+                raise PresenceRefused("the visitor token is for another visitor ID",
+                                      code="invalid_token")
+        if len(self._sockets.get((group_id, hello.visitor_id), ())) >= \
+                MAX_CONNECTIONS_PER_VISITOR:
+            raise PresenceRefused("too many presence connections for this visitor",
+                                  code="too_many")
+        return group_id, hello.visitor_id
+
+    def _take(self, entry: tuple[GroupId, str], message: InfoMessage | SignalMessage) -> None:
+        presence = self.book.get(*entry)
+        if presence is None:
+            return
+        if isinstance(message, InfoMessage):
+            presence.info = clean_info(dict(message.info))
+            return
+        if message.name == "terms":
+            self._tell(self.book.signal(*entry, message.properties.get("status", ""),
+                                        self.clock()))
+            return
+        signal = {"name": message.name, "properties": dict(message.properties),
+                  "at": self.svc.clock()}
+        self._signals[entry] = signal
+        self.webhooks.emit(entry[0], "presence.signal", {"visitor_id": entry[1], **signal})
+
+    async def _left(self, entry: tuple[GroupId, str], websocket: WebSocket, *,
+                    goodbye: bool) -> None:
+        sockets = self._sockets.get(entry)
+        if sockets is not None:
+            sockets.discard(websocket)
+            if not sockets:
+                del self._sockets[entry]
+        grace = 0
+        with contextlib.suppress(CoviewError):
+            settings, _, _ = await self.svc.database.get_settings(entry[0], PRODUCTION)
+            grace = settings.presence_grace_seconds
+        self._tell(self.book.disconnected(*entry, self.clock(), grace=grace, goodbye=goodbye))
+
+
+def request_view(request: OneClick) -> dict[str, Any]:
+    return {"request_id": request.request_id, "status": request.status.value,
+            "history": [status.value for status in request.history],
+            "agent": request.agent_username, "session_key": request.session_key}
+
+
+async def _receive_bytes(websocket: WebSocket) -> bytes:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    data = message.get("bytes")
+    if data is None:
+        raise ProtocolError("frames are binary messages")
+    return bytes(data)
