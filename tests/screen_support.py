@@ -320,13 +320,18 @@ def real_screen() -> np.ndarray:
         return np.asarray(shot)[..., 2::-1]
 
 
-def console_join(page: Page, server: Server, key: str) -> None:
-    """Sign in to the agent console as the demo agent and join the session ``key``."""
+def console_sign_in(page: Page, server: Server) -> None:
+    """Sign in to the agent console as the demo agent."""
     page.goto(f"{server.base_url}/agent/")
     page.get_by_test_id("signin-group").fill(str(GROUP))
     page.get_by_test_id("signin-username").fill("demo")
     page.get_by_test_id("signin-password").fill(server.demo_password)
     page.get_by_test_id("signin-submit").click()
+
+
+def console_join(page: Page, server: Server, key: str) -> None:
+    """Sign in to the agent console as the demo agent and join the session ``key``."""
+    console_sign_in(page, server)
     page.get_by_test_id("join-key").fill(key)
     page.get_by_test_id("join-submit").click()
     expect(page.get_by_test_id("session-status")).to_contain_text(f"In session {key}")

@@ -15,14 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode
 from tests.conftest import Server, wait_until
 from tests.helpers import bearer
 from tests.screen_support import (
+    GROUP,
     TapProxy,
     click_widget,
+    console_sign_in,
     ended,
     make_visitor,
     new_group,
@@ -275,4 +278,49 @@ def test_the_default_presence_ui_asks_and_starts_without_showing_a_key(
     visitor.end_session()
     ended(visitor)
     session.close()
+    presence.disconnect()
+
+
+def test_the_console_lists_online_visitors_and_connects_with_one_click(
+        server: Server, visitors: list[coview.Visitor], browser: Browser) -> None:
+    """In Chromium the agent finds the visitor online by ID, clicks Connect, watches the terms
+    status, and the session opens by itself on accept; a decline is shown as such."""
+    visitor, presence = logged_in(visitors, server.base_url, GROUP, "console-cust")
+    presence.connect(info={"page": "checkout"})
+    visitor.wait_for(EventCode.PRESENCE_CONNECTED)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        console_sign_in(page, server)
+        row = page.get_by_test_id("presence-console-cust")
+        expect(row).to_contain_text("page: checkout")
+        page.get_by_test_id("presence-search").fill("nobody-like-this")
+        expect(row).to_have_count(0)
+        page.get_by_test_id("presence-search").fill("console-")
+        status = page.get_by_test_id("one-click-status")
+
+        page.get_by_test_id("connect-console-cust").click()
+        visitor.wait_for(EventCode.PRESENCE_SHOW_TERMS)
+        presence.signal_agent("terms", {"status": "declined"})
+        expect(status).to_have_attribute("data-status", "declined")
+        expect(status).to_contain_text("declined")
+
+        page.get_by_test_id("connect-console-cust").click()
+        visitor.wait_for(EventCode.PRESENCE_SHOW_TERMS)
+        presence.signal_agent("terms", {"status": "displayed"})
+        expect(status).to_have_attribute("data-status", "displayed")
+        presence.signal_agent("terms", {"status": "accepted"})
+        visitor.start_session()
+        assert visitor.wait_for(EventCode.CONNECTED_TO_SESSION).properties["sessionkey"] == \
+            "console-cust"
+        expect(page.get_by_test_id("session-status")).to_contain_text(
+            "In session console-cust")
+        assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+        assert problems == []
+    finally:
+        context.close()
+    visitor.end_session()
+    ended(visitor)
     presence.disconnect()

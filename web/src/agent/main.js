@@ -2,6 +2,7 @@
 import "./agent.css";
 import { Api, ApiError } from "./api.js";
 import { h } from "./dom.js";
+import { presenceView } from "./presence.js";
 import { sessionView } from "./session.js";
 import { settingsView } from "./settings.js";
 
@@ -50,6 +51,7 @@ async function consoleView(me) {
   const agent = me.agent;
   const signOut = h("button", { type: "button", testid: "signout" }, "Sign out");
   signOut.addEventListener("click", () => {
+    online.stop();
     api.setToken("");
     signInView();
   });
@@ -66,15 +68,22 @@ async function consoleView(me) {
     h("h2", {}, "Join a session"), keyInput,
     h("button", { type: "submit", testid: "join-submit" }, "Join"));
   const tools = h("div", {});
-  main.append(join, tools);
-  join.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const view = sessionView(api, keyInput.value.trim(), () => {
+  function openSession(key) {
+    const view = sessionView(api, key, () => {
       view.section.remove();
       join.hidden = false;
+      online.section.hidden = false;
     });
     join.hidden = true;
+    online.section.hidden = true;
     main.insertBefore(view.section, tools);
+  }
+  const online = presenceView(api, openSession);
+  main.append(join, online.section, tools);
+  online.start();
+  join.addEventListener("submit", (event) => {
+    event.preventDefault();
+    openSession(keyInput.value.trim());
   });
   if (agent.role === "admin") {
     const settings = settingsView(api);

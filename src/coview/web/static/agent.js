@@ -56,6 +56,121 @@
     return el;
   }
 
+  // src/agent/presence.js
+  var REFRESH_MS = 2e3;
+  var FOLLOW_MS = 400;
+  var STATUS_TEXT = {
+    requested: "Asked the visitor\u2026",
+    displayed: "The visitor is reading the terms\u2026",
+    accepted: "The visitor accepted; the session is starting\u2026",
+    started: "The session started.",
+    declined: "The visitor declined.",
+    offline: "The visitor went offline.",
+    expired: "The visitor did not answer in time."
+  };
+  var FINAL = /* @__PURE__ */ new Set(["started", "declined", "offline", "expired"]);
+  function presenceView(api2, openSession) {
+    const search = h("input", {
+      type: "search",
+      testid: "presence-search",
+      placeholder: "Visitor ID",
+      autocomplete: "off",
+      maxlength: "50"
+    });
+    const list = h("ul", { class: "presence-list", testid: "presence-list" });
+    const status = h("p", { class: "status", testid: "one-click-status", role: "status" });
+    let timer = 0;
+    let following = 0;
+    function since(seconds) {
+      const minutes = Math.max(0, Math.round((Date.now() / 1e3 - seconds) / 60));
+      return minutes < 1 ? "just now" : `${minutes} min`;
+    }
+    async function refresh() {
+      try {
+        const query = encodeURIComponent(search.value.trim());
+        const result = await api2.call("GET", `/presence?q=${query}&limit=50`);
+        list.replaceChildren(...result.visitors.map((v) => {
+          const about = Object.entries(v.info || {}).map(([k, value]) => `${k}: ${value}`).join(", ");
+          return h(
+            "li",
+            { testid: `presence-${v.visitor_id}` },
+            h("strong", {}, v.visitor_id),
+            ` online ${since(v.since)}`,
+            about ? h("span", { class: "muted" }, ` \xB7 ${about}`) : null,
+            h("button", {
+              type: "button",
+              testid: `connect-${v.visitor_id}`,
+              onclick: () => connect(v.visitor_id)
+            }, "Connect")
+          );
+        }));
+        if (!result.visitors.length) {
+          list.append(h("li", { class: "muted" }, "Nobody online matches."));
+        }
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        status.textContent = err.message;
+      }
+    }
+    async function connect(visitorId) {
+      clearTimeout(following);
+      status.dataset.status = "";
+      try {
+        const request = await api2.call("POST", `/presence/${encodeURIComponent(visitorId)}/start`);
+        follow(visitorId, request);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        status.textContent = err.message;
+        status.dataset.status = err.code;
+      }
+    }
+    function follow(visitorId, request) {
+      status.textContent = `${visitorId}: ${STATUS_TEXT[request.status] || request.status}`;
+      status.dataset.status = request.status;
+      status.dataset.history = request.history.join(",");
+      if (request.status === "started") {
+        openSession(request.session_key);
+        return;
+      }
+      if (FINAL.has(request.status)) return;
+      following = setTimeout(async () => {
+        try {
+          follow(visitorId, await api2.call(
+            "GET",
+            `/presence/${encodeURIComponent(visitorId)}/requests/${request.request_id}`
+          ));
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          follow(visitorId, {
+            ...request,
+            status: err.status === 404 ? "offline" : "expired",
+            history: [...request.history, "offline"]
+          });
+        }
+      }, FOLLOW_MS);
+    }
+    search.addEventListener("input", () => refresh());
+    const section = h(
+      "section",
+      { class: "presence", testid: "presence" },
+      h("h2", {}, "Visitors online"),
+      search,
+      list,
+      status
+    );
+    return {
+      section,
+      start() {
+        refresh();
+        timer = setInterval(refresh, REFRESH_MS);
+      },
+      stop() {
+        clearInterval(timer);
+        clearTimeout(following);
+      }
+    };
+  }
+
   // src/agent/protocol.js
   var encoder = new TextEncoder();
   var decoder = new TextDecoder();
@@ -851,6 +966,7 @@
     const agent = me.agent;
     const signOut = h("button", { type: "button", testid: "signout" }, "Sign out");
     signOut.addEventListener("click", () => {
+      online.stop();
       api.setToken("");
       signInView();
     });
@@ -883,15 +999,22 @@
       h("button", { type: "submit", testid: "join-submit" }, "Join")
     );
     const tools = h("div", {});
-    main.append(join, tools);
-    join.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const view = sessionView(api, keyInput.value.trim(), () => {
+    function openSession(key) {
+      const view = sessionView(api, key, () => {
         view.section.remove();
         join.hidden = false;
+        online.section.hidden = false;
       });
       join.hidden = true;
+      online.section.hidden = true;
       main.insertBefore(view.section, tools);
+    }
+    const online = presenceView(api, openSession);
+    main.append(join, online.section, tools);
+    online.start();
+    join.addEventListener("submit", (event) => {
+      event.preventDefault();
+      openSession(keyInput.value.trim());
     });
     if (agent.role === "admin") {
       const settings = settingsView(api);
