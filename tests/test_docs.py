@@ -1,4 +1,5 @@
-"""The code in the docs works: the visitor-token snippets mint tokens that Coview accepts."""
+"""The code in the docs works: visitor-token snippets mint tokens that Coview accepts, and the
+webhook check accepts what the server signs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from coview.domain.tokens import read_visitor_token
 from coview.ids import GroupId
+from coview.server.webhooks import sign
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECRET = "group-secret-" + "q" * 32
@@ -46,3 +48,19 @@ def test_javascript_snippet_mints_a_valid_token() -> None:
                            timeout=30).stdout
     claims = read_visitor_token(SECRET, token, group_id=GroupId(12345), now=int(time.time()))
     assert claims.visitor_id == "cust-42"
+
+
+def test_webhook_check_in_the_api_docs_accepts_only_fresh_signed_bodies() -> None:
+    """The receiver's check in docs/api.md accepts what the server signs, and nothing else."""
+    text = (DOCS / "api.md").read_text()
+    code = text.split("## Webhooks", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)  # noqa: S102 (our own docs, run on purpose)
+    verified = namespace["verified"]
+    assert callable(verified)
+    body, now = b'{"type":"visitor.online"}', int(time.time())
+    header = sign("s3cret", now, body)
+    assert verified("s3cret", header, body)
+    assert not verified("s3cret", header, body + b" ")
+    assert not verified("other", header, body)
+    assert not verified("s3cret", sign("s3cret", now - 1000, body), body)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -324,3 +327,34 @@ def test_the_console_lists_online_visitors_and_connects_with_one_click(
     visitor.end_session()
     ended(visitor)
     presence.disconnect()
+
+
+def test_coview_share_presence_waits_online_and_accepts(server: Server, display: str) -> None:
+    """``coview share --presence --accept`` shows online, takes an agent's one-click request
+    and shares under the visitor ID; the agent joins by itself."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coview", "share", "--server", server.base_url, "--group-id",
+         str(GROUP), "--visitor-id", "cli-cust", "--presence", "--accept"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DISPLAY": display})
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Online as"):
+                break
+        assert lines[-1].startswith("Online as cli-cust"), lines
+        agent = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                             password=server.demo_password)
+        session = agent.start_one_click("cli-cust", timeout=30)
+        session.wait_until(lambda s: s.tiles_applied > 0, what="the shared screen")
+        session.end()
+        rest, errors = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
+    assert "CONNECTED_TO_SESSION" in rest
+    assert "sessionkey=cli-cust" in rest

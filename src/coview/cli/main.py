@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tunnel", action="store_true", help="use the HTTP tunnel from the start")
     p.add_argument("--allow-control", action="store_true",
                    help="grant remote control when an agent asks")
+    p.add_argument("--presence", action="store_true",
+                   help="with --visitor-id: show online and wait for an agent's one-click "
+                   "request instead of starting at once")
+    p.add_argument("--accept", action="store_true",
+                   help="with --presence: accept the agent's request without asking")
     p.set_defaults(run="share.run")
 
     p = commands.add_parser("migrate", help="create or upgrade the database schema")

@@ -1,17 +1,22 @@
 """``coview share``: share this machine's screen with the Python SDK (its reference application).
 
 Prints the session key to read to the agent and every event as it happens; Ctrl-C ends the
-session. Exit code 0 when the session ended normally, 1 when it could not start or failed.
+session. With ``--presence`` (and ``--visitor-id``) it shows online instead and waits for an
+agent's one-click request, asking on the terminal (or not, with ``--accept``). Exit code 0
+when the session ended normally, 1 when it could not start or failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import queue
 import signal
+import sys
 import threading
 from types import FrameType
 
 from coview.client.events import RANDOM_KEY, DisplayParams, Event, EventCode, StartParams
+from coview.client.presence import PresenceVisitor
 from coview.client.visitor import Visitor
 from coview.domain.keys import KEY_PATTERN
 from coview.domain.sessions import SessionEndReason
@@ -27,8 +32,11 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("--group-id must be a positive whole number")
     if not args.server.startswith(("http://", "https://")):
         raise InvalidInput("--server must be an http:// or https:// URL")
+    if args.presence and not args.visitor_id:
+        raise InvalidInput("--presence needs --visitor-id")
     done = threading.Event()
     outcome = {"code": 1}
+    asked: queue.Queue[str] = queue.Queue()
 
     def on_event(event: Event) -> None:
         props = " ".join(f"{k}={v}" for k, v in sorted(event.properties.items()))
@@ -44,18 +52,31 @@ def run(args: argparse.Namespace) -> int:
             done.set()
         elif event.code is EventCode.START_SESSION_FAILED:
             done.set()
+        elif event.code is EventCode.PRESENCE_SHOW_TERMS:
+            asked.put(event.properties.get("agentname") or event.properties.get("agent", ""))
+        elif event.code is EventCode.PRESENCE_CONNECTED:
+            print(f"Online as {args.visitor_id}: waiting for an agent to connect (Ctrl-C "
+                  "quits)", flush=True)
+        elif event.code is EventCode.PRESENCE_CONNECT_FAILED and \
+                event.properties.get("error") != "cant_connect":
+            done.set()
 
     visitor = Visitor(args.server)
     visitor.add_listener(on_event)
     visitor.default_ui(False)
     visitor.init(args.group_id, token=args.token or "", visitor_id=args.visitor_id or "")
-    if args.key == "random" or (not args.key and not args.visitor_id):
-        key = RANDOM_KEY
+    presence = PresenceVisitor(visitor)
+    if args.presence:
+        presence.default_ui(False)
+        presence.connect()
     else:
-        key = args.key or args.visitor_id
-    visitor.start_session(StartParams(
-        key=key, force_tunnel=args.tunnel,
-        display=DisplayParams(display_name=args.display, scale=args.scale)))
+        if args.key == "random" or (not args.key and not args.visitor_id):
+            key = RANDOM_KEY
+        else:
+            key = args.key or args.visitor_id
+        visitor.start_session(StartParams(
+            key=key, force_tunnel=args.tunnel,
+            display=DisplayParams(display_name=args.display, scale=args.scale)))
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         if visitor.session_info().call_id:
@@ -65,7 +86,23 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    while not done.wait(0.5):
-        pass
+    while not done.wait(0.2):
+        try:
+            agent = asked.get_nowait()
+        except queue.Empty:
+            continue
+        presence.signal_agent("terms", {"status": "displayed"})
+        if args.accept or _ask(f"{agent} asks to see your screen. Accept? [y/N] "):
+            presence.signal_agent("terms", {"status": "accepted"})
+            visitor.start_session()
+        else:
+            presence.signal_agent("terms", {"status": "declined"})
+    presence.disconnect()
     visitor.close()
     return outcome["code"]
+
+
+def _ask(question: str) -> bool:
+    print(question, end="", flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
