@@ -84,7 +84,9 @@ class PresenceVisitor:
         if not self._wanted:
             return
         self._wanted = False
-        self.visitor._submit(self._stop()).result(timeout=10)
+        done = self.visitor._submit(self._stop())
+        if not self.visitor._background.on_loop_thread:  # not from an event listener
+            done.result(timeout=10)
 
     def set_info(self, info: dict[str, str]) -> None:
         """Tell agents what the visitor is looking at now."""
