@@ -1,6 +1,7 @@
 """Presence benchmark: idle presence connections on one Coview server process.
 
-Starts ``coview serve`` (SQLite, demo group) and, in the same run, a bare ``websockets`` server
+Starts ``coview serve`` (SQLite, demo group, its presence listener on ``--presence-port``,
+where the SDK moves by itself) and, in the same run, a bare ``websockets`` server
 that answers the same hello with a welcome; opens the same number of idle connections to each
 from a client process and reports each server's memory per connection (growth of its resident
 set) and their ratio. Then restarts the Coview server and times how long until every client
@@ -163,10 +164,10 @@ def read_json(process: subprocess.Popen[str]) -> dict[str, object]:
 
 # -- the servers -------------------------------------------------------------------------------
 
-def start_coview(port: int, data: str) -> subprocess.Popen[bytes]:
+def start_coview(port: int, presence_port: int, data: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "coview", "serve", "--port", str(port), "--data-dir", data,
-         "--demo"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--demo", "--presence-port", str(presence_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "COVIEW_LOG_LEVEL": "warning"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -233,18 +234,18 @@ def main() -> None:
     stop(bare)
 
     with tempfile.TemporaryDirectory() as data:
-        port = free_port()
-        coview = start_coview(port, data)
-        print("Coview server (/ws/v1/presence):", flush=True)
-        coview_kib, clients = measure(coview.pid, f"ws://127.0.0.1:{port}/ws/v1/presence",
-                                      count)
+        port, presence_port = free_port(), free_port()
+        coview = start_coview(port, presence_port, data)
+        print("Coview server (its presence listener, --presence-port):", flush=True)
+        coview_kib, clients = measure(
+            coview.pid, f"ws://127.0.0.1:{presence_port}/ws/v1/presence", count)
         assert clients.stdin is not None
         clients.stdin.write("lost\n")
         clients.stdin.flush()
         stop(coview)
         read_json(clients)
         restarted = time.monotonic()
-        coview = start_coview(port, data)
+        coview = start_coview(port, presence_port, data)
         ready = time.monotonic() - restarted
         clients.stdin.write("wait\n")
         clients.stdin.flush()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode
-from tests.conftest import Server, wait_until
+from tests.conftest import Server, free_port, start_server, wait_until
 from tests.helpers import bearer
 from tests.screen_support import (
     GROUP,
@@ -358,3 +359,47 @@ def test_coview_share_presence_waits_online_and_accepts(server: Server, display:
     assert process.returncode == 0, errors
     assert "CONNECTED_TO_SESSION" in rest
     assert "sessionkey=cli-cust" in rest
+
+
+def test_the_sdk_moves_to_the_presence_listener_and_stays_online(
+        tmp_path: Path, visitors: list[coview.Visitor]) -> None:
+    """With ``--presence-port`` the main port's welcome names the listener; the SDK moves
+    there by itself, agents see the visitor online throughout, and the rest works as before.
+    The listener serves presence only, and no browser."""
+    listener_port = free_port()
+    own = start_server(tmp_path, ["--data-dir", str(tmp_path / "data"), "--presence-port",
+                                  str(listener_port)])
+    try:
+        visitor, presence = logged_in(visitors, own.base_url, GROUP, "moving-1")
+        presence.connect()
+        visitor.wait_for(EventCode.PRESENCE_CONNECTED)
+        wait_until(lambda: presence._listener.endswith(f":{listener_port}/ws/v1/presence"),
+                   what="the move to the listener")
+        agent = coview.Agent(own.base_url, group_id=GROUP, username="demo",
+                             password=own.demo_password)
+        wait_until(lambda: presence._socket is not None, what="the listener's welcome")
+        assert agent.presence("moving-1")["online"] is True
+        with ThreadPoolExecutor(1) as pool:
+            declined = pool.submit(agent.start_one_click, "moving-1", timeout=30)
+            visitor.wait_for(EventCode.PRESENCE_SHOW_TERMS)  # sent over the listener
+            presence.signal_agent("terms", {"status": "declined"})
+            with pytest.raises(coview.OneClickFailed):
+                declined.result(timeout=30)
+        presence.disconnect()
+        assert agent.presence("moving-1")["online"] is False
+        assert not [e for e in visitor.events() if e.code is EventCode.PRESENCE_CONNECTED]
+
+        with httpx.Client() as client:
+            other = client.get(f"http://127.0.0.1:{listener_port}/ws/v1/session",
+                               headers={"connection": "upgrade", "upgrade": "websocket",
+                                        "sec-websocket-version": "13",
+                                        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="})
+            assert other.status_code == 404
+            browser = client.get(f"http://127.0.0.1:{listener_port}/ws/v1/presence",
+                                 headers={"connection": "upgrade", "upgrade": "websocket",
+                                          "sec-websocket-version": "13", "origin":
+                                          "https://evil.example",
+                                          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="})
+            assert browser.status_code == 403
+    finally:
+        own.stop()

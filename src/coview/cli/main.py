@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port to listen on (default 8700)")
     _database_options(p)
     p.add_argument("--redis-url", help="redis://... message bus for several processes")
+    p.add_argument("--presence-port", type=int, help="also serve presence connections alone "
+                   "on this port (lighter per connection; the SDK moves there by itself)")
+    p.add_argument("--presence-url", help="the ws(s):// URL clients use for that port, when "
+                   "a proxy stands in front")
     p.add_argument("--demo", action="store_true", help="create demo group 12345 with an admin "
                    "'demo' (password printed) and serve a demo site at /demo/")
     p.set_defaults(run="serve.run")

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config({
         "host": args.host, "port": args.port, "data_dir": args.data_dir,
         "database_url": args.database_url, "redis_url": args.redis_url, "demo": args.demo,
+        "presence_port": args.presence_port, "presence_url": args.presence_url,
     })
     if config.redis_url:
         raise InvalidInput("--redis-url: the Redis bus is not available in this release; "

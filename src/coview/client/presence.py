@@ -56,6 +56,8 @@ class PresenceVisitor:
         self._info: dict[str, str] = {}
         self._socket: ClientConnection | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._listener = ""  # the server's presence listener, once its welcome named one
+        self._listener_failed = False  # it could not be reached: stay on the main port
         self.connected = False
         self.request_id = ""
 
@@ -138,10 +140,11 @@ class PresenceVisitor:
 
     async def _run(self) -> None:
         v = self.visitor
-        url = websocket_url(v.server, "/ws/v1/presence")
+        main_url = websocket_url(v.server, "/ws/v1/presence")
         backoff = 0.3
         told_failure = False
         while self._wanted:
+            url = self._listener or main_url
             try:
                 async with connect(url, ping_interval=PING_SECONDS, ping_timeout=PING_SECONDS,
                                    open_timeout=10, max_size=64 * 1024,
@@ -152,6 +155,9 @@ class PresenceVisitor:
                         return
                     backoff = 0.3
             except (OSError, TimeoutError, websockets.WebSocketException, ProtocolError) as exc:
+                if self._listener:  # the listener is not reachable from here: main port
+                    self._listener, self._listener_failed = "", True
+                    continue
                 if not self.connected and not told_failure:
                     told_failure = True
                     v._fire(EventCode.PRESENCE_CONNECT_FAILED, f"cannot reach {url}: {exc}",
@@ -186,6 +192,14 @@ class PresenceVisitor:
                     if not self.connected:
                         self.connected = True
                         v._fire(EventCode.PRESENCE_CONNECTED)
+                    listener = str(header.get("presence_url") or "")
+                    if (listener.startswith(("ws://", "wss://")) and not self._listener
+                            and not self._listener_failed):
+                        # The server has a lighter port for presence: move there (within
+                        # the grace period, so agents see no change).
+                        self._listener = listener
+                        self._socket = None
+                        return ""
                 elif kind == "show_terms":
                     await self._show_terms(header)
         finally:

@@ -31,6 +31,7 @@ from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
 from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
 from coview.server.presence import PresenceService
+from coview.server.presence_listener import start_presence_listener
 from coview.server.services import TOKEN_SECRET_NAME, Services
 from coview.server.tunnel import MAX_SEND_BODY, Tunnels
 from coview.server.tunnel import router as tunnel_router
@@ -69,6 +70,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         presence_service = PresenceService(svc, hooks)
         app.state.presence = presence_service
         await presence_service.start()
+        listener = None
+        if config.presence_port is not None:
+            listener = await start_presence_listener(presence_service, config.host,
+                                                     config.presence_port)
         hub = SessionHub(svc, presence=presence_service, webhooks=hooks)
         app.state.hub = hub
         await hub.start()
@@ -79,6 +84,9 @@ def create_app(config: ServerConfig) -> FastAPI:
         try:
             yield
         finally:
+            if listener is not None:
+                listener.close()
+                await listener.wait_closed()
             await tunnels.close()
             await hub.close()
             await presence_service.close()

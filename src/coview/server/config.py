@@ -31,6 +31,8 @@ class ServerConfig:
     token_ttl: int = 3600
     max_body_bytes: int = 256 * 1024
     log_level: str = "info"
+    presence_port: int | None = None  # a listener for presence alone (None: off)
+    presence_url: str | None = None  # how clients reach it, when not ws://<host>:<port>
 
     @property
     def effective_database_url(self) -> str:
@@ -49,6 +51,8 @@ _ENV = {
     "secret_key": "COVIEW_SECRET_KEY",
     "token_ttl": "COVIEW_TOKEN_TTL",
     "log_level": "COVIEW_LOG_LEVEL",
+    "presence_port": "COVIEW_PRESENCE_PORT",
+    "presence_url": "COVIEW_PRESENCE_URL",
 }
 
 
@@ -67,10 +71,17 @@ def load_config(options: Mapping[str, object], environ: Mapping[str, str] | None
     try:
         port = int(str(values.get("port", DEFAULT_PORT)))
         token_ttl = int(str(values.get("token_ttl", 3600)))
+        presence_port = (int(str(values["presence_port"]))
+                         if values.get("presence_port") is not None else None)
     except ValueError:
-        raise InvalidInput("port and token TTL must be whole numbers") from None
+        raise InvalidInput("ports and token TTL must be whole numbers") from None
     if not 0 <= port <= 65535:
         raise InvalidInput(f"port {port} is out of range (0 to 65535)")
+    if presence_port is not None and not 1 <= presence_port <= 65535:
+        raise InvalidInput(f"presence port {presence_port} is out of range (1 to 65535)")
+    presence_url = values.get("presence_url")
+    if presence_url is not None and not str(presence_url).startswith(("ws://", "wss://")):
+        raise InvalidInput("presence URL must start with ws:// or wss://")
     if not 60 <= token_ttl <= 86_400:
         raise InvalidInput("token TTL must be 60 to 86400 seconds")
     database_url = values.get("database_url")
@@ -96,4 +107,6 @@ def load_config(options: Mapping[str, object], environ: Mapping[str, str] | None
         demo=bool(values.get("demo", False)),
         token_ttl=token_ttl,
         log_level=level,
+        presence_port=presence_port,
+        presence_url=str(presence_url) if presence_url else None,
     )

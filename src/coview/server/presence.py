@@ -14,11 +14,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
-
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from typing import Any, Protocol
 
 from coview.domain.agents import Agent
+from coview.domain.groups import Group
 from coview.domain.presence import (
     Change,
     OneClick,
@@ -26,6 +25,7 @@ from coview.domain.presence import (
     PresenceBook,
     clean_info,
 )
+from coview.domain.settings import GroupSettings
 from coview.domain.tokens import read_visitor_token
 from coview.errors import AuthenticationFailed, CoviewError
 from coview.ids import GroupId
@@ -48,10 +48,26 @@ log = logging.getLogger("coview.presence")
 
 HANDSHAKE_TIMEOUT = 10.0
 MAX_CONNECTIONS_PER_VISITOR = 10
+SETTINGS_TTL = 5.0  # how long a group's settings are reused for presence connections
 
 
 class PresenceRefused(CoviewError):
     """A presence connection the server does not take."""
+
+
+class PresenceClosed(Exception):
+    """The presence connection closed."""
+
+
+class PresenceSocket(Protocol):
+    """A presence connection, accepted: an ASGI WebSocket or one of the presence listener's."""
+
+    async def recv(self) -> bytes:
+        """The next binary message; raise PresenceClosed, or ProtocolError for text."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class PresenceService:
@@ -64,7 +80,8 @@ class PresenceService:
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.book = PresenceBook()
-        self._sockets: dict[tuple[GroupId, str], set[WebSocket]] = {}
+        self._sockets: dict[tuple[GroupId, str], list[PresenceSocket]] = {}
+        self._groups: dict[GroupId, tuple[float, Group, GroupSettings]] = {}
         self._signals: dict[tuple[GroupId, str], dict[str, Any]] = {}
         self._ticker: asyncio.Task[None] | None = None
 
@@ -109,6 +126,17 @@ class PresenceService:
             "request": request_view(presence.request) if presence.request else None,
         }
 
+    def listener_url(self, host: str) -> str | None:
+        """Where the presence listener is, for a client that reached the main port at
+        ``host`` (its Host header); None when there is no listener."""
+        config = self.svc.config
+        if config.presence_port is None:
+            return None
+        if config.presence_url:
+            return config.presence_url
+        hostname = host if host.endswith("]") or ":" not in host else host.rsplit(":", 1)[0]
+        return f"ws://{hostname or config.host}:{config.presence_port}/ws/v1/presence"
+
     # -- the agent's side (REST) ------------------------------------------------------------
 
     async def request(self, group_id: GroupId, visitor_id: str, agent: Agent) -> OneClick:
@@ -118,9 +146,9 @@ class PresenceService:
         frame = encode_frame({"t": "show_terms", "request_id": request.request_id,
                               "agent": {"username": agent.username,
                                         "name": agent.display_name}})
-        for websocket in list(self._sockets.get((group_id, visitor_id), ())):
+        for socket in list(self._sockets.get((group_id, visitor_id), ())):
             with contextlib.suppress(Exception):
-                await websocket.send_bytes(frame)
+                await socket.send(frame)
         presence = self.book.get(group_id, visitor_id)
         if presence is not None:
             self._tell([Change("terms", presence, request)])
@@ -132,52 +160,53 @@ class PresenceService:
 
     # -- the visitor's side (WebSocket) ------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket) -> None:
-        await websocket.accept()
+    async def serve(self, socket: PresenceSocket, *, presence_url: str | None = None) -> None:
+        """Serve one accepted presence connection until it closes. ``presence_url``: the
+        presence listener to tell the client to move to (on the main port only)."""
         entry: tuple[GroupId, str] | None = None
         goodbye = False
         try:
-            data = await asyncio.wait_for(_receive_bytes(websocket), HANDSHAKE_TIMEOUT)
+            data = await asyncio.wait_for(socket.recv(), HANDSHAKE_TIMEOUT)
             hello = parse_presence_hello(decode_frame(data, max_bytes=MAX_PRESENCE_FRAME).header)
             entry = await self._admit(hello)
-            self._sockets.setdefault(entry, set()).add(websocket)
+            self._sockets.setdefault(entry, []).append(socket)
             self._tell(self.book.connected(entry[0], entry[1], clean_info(dict(hello.info)),
                                            self.clock()))
-            settings, _, _ = await self.svc.database.get_settings(entry[0], PRODUCTION)
+            _, settings = await self._group(entry[0])
             presence = self.book.get(*entry)
-            await websocket.send_bytes(encode_frame({
+            welcome: dict[str, Any] = {
                 "t": "welcome", "grace": settings.presence_grace_seconds,
                 "request": request_view(presence.request)
                 if presence is not None and presence.request is not None
-                and not presence.request.final else None}))
+                and not presence.request.final else None}
+            if presence_url:
+                welcome["presence_url"] = presence_url
+            await socket.send(encode_frame(welcome))
             while True:
-                data = await _receive_bytes(websocket)
+                data = await socket.recv()
                 message = parse_visitor_message(
                     decode_frame(data, max_bytes=MAX_PRESENCE_FRAME).header)
                 if isinstance(message, ByeMessage):
                     goodbye = True
                     break
                 self._take(entry, message)
-        except (WebSocketDisconnect, TimeoutError, OSError):
+        except (PresenceClosed, TimeoutError, OSError):
             pass
         except (ProtocolError, PresenceRefused, AuthenticationFailed) as exc:
             with contextlib.suppress(Exception):
-                await websocket.send_bytes(encode_frame({"t": "refused", "code": exc.code,
-                                                         "message": exc.message}))
+                await socket.send(encode_frame({"t": "refused", "code": exc.code,
+                                                "message": exc.message}))
         finally:
             if entry is not None:
-                await self._left(entry, websocket, goodbye=goodbye)
+                await self._left(entry, socket, goodbye=goodbye)
             with contextlib.suppress(Exception):
-                await websocket.close()
+                await socket.close()
 
     async def _admit(self, hello: PresenceHello) -> tuple[GroupId, str]:
         if check_version(hello.v) is VersionCheck.UPGRADE_REQUIRED:
             raise PresenceRefused(f"protocol {hello.v} is not supported", code="upgrade_required")
         group_id = GroupId(hello.group_id)
-        group = await self.svc.database.get_group(group_id)
-        if group is None:
-            raise PresenceRefused(f"there is no group {group_id}", code="invalid_group")
-        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
+        group, settings = await self._group(group_id)
         if settings.visitor_id_requires_token:
             claims = read_visitor_token(group.visitor_token_secret, hello.token,
                                         group_id=group_id, now=self.svc.now())
@@ -189,6 +218,22 @@ class PresenceService:
             raise PresenceRefused("too many presence connections for this visitor",
                                   code="too_many")
         return group_id, hello.visitor_id
+
+    async def _group(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
+        """A group and its production settings, read at most every few seconds (thousands of
+        visitors reconnecting at once must not each query the database)."""
+        cached = self._groups.get(group_id)
+        now = self.clock()
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
+        group = await self.svc.database.get_group(group_id)
+        if group is None:
+            raise PresenceRefused(f"there is no group {group_id}", code="invalid_group")
+        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
+        if len(self._groups) > 10_000:
+            self._groups.clear()
+        self._groups[group_id] = (now + SETTINGS_TTL, group, settings)
+        return group, settings
 
     def _take(self, entry: tuple[GroupId, str], message: InfoMessage | SignalMessage) -> None:
         presence = self.book.get(*entry)
@@ -206,16 +251,17 @@ class PresenceService:
         self._signals[entry] = signal
         self.webhooks.emit(entry[0], "presence.signal", {"visitor_id": entry[1], **signal})
 
-    async def _left(self, entry: tuple[GroupId, str], websocket: WebSocket, *,
+    async def _left(self, entry: tuple[GroupId, str], socket: PresenceSocket, *,
                     goodbye: bool) -> None:
         sockets = self._sockets.get(entry)
         if sockets is not None:
-            sockets.discard(websocket)
+            with contextlib.suppress(ValueError):
+                sockets.remove(socket)
             if not sockets:
                 del self._sockets[entry]
         grace = 0
         with contextlib.suppress(CoviewError):
-            settings, _, _ = await self.svc.database.get_settings(entry[0], PRODUCTION)
+            _, settings = await self._group(entry[0])
             grace = settings.presence_grace_seconds
         self._tell(self.book.disconnected(*entry, self.clock(), grace=grace, goodbye=goodbye))
 
@@ -225,12 +271,3 @@ def request_view(request: OneClick) -> dict[str, Any]:
             "history": [status.value for status in request.history],
             "agent": request.agent_username, "session_key": request.session_key}
 
-
-async def _receive_bytes(websocket: WebSocket) -> bytes:
-    message = await websocket.receive()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    data = message.get("bytes")
-    if data is None:
-        raise ProtocolError("frames are binary messages")
-    return bytes(data)

@@ -13,7 +13,7 @@ from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, encode_frame
 from coview.server.hub import Attachment, SessionHub
 from coview.server.outbound import Outbound
-from coview.server.presence import PresenceService
+from coview.server.presence import PresenceClosed, PresenceService
 from coview.server.services import Services
 from coview.storage.database import PRODUCTION
 
@@ -106,7 +106,28 @@ async def presence_socket(websocket: WebSocket) -> None:
     if not await origin_allowed(websocket, service.svc):
         await websocket.close(code=1008, reason="origin not allowed")
         return
-    await service.serve(websocket)
+    await websocket.accept()
+    await service.serve(AsgiPresenceSocket(websocket),
+                        presence_url=service.listener_url(websocket.headers.get("host", "")))
+
+
+class AsgiPresenceSocket:
+    """A presence connection on the main port (through the ASGI stack)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def recv(self) -> bytes:
+        try:
+            return await _receive_bytes(self.websocket)
+        except WebSocketDisconnect:
+            raise PresenceClosed from None
+
+    async def send(self, data: bytes) -> None:
+        await self.websocket.send_bytes(data)
+
+    async def close(self) -> None:
+        await self.websocket.close()
 
 
 async def _receive_bytes(websocket: WebSocket) -> bytes:
