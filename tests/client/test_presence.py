@@ -403,3 +403,41 @@ def test_the_sdk_moves_to_the_presence_listener_and_stays_online(
             assert browser.status_code == 403
     finally:
         own.stop()
+
+
+class _SleptClock:
+    """``time`` as the presence watchdog reads it, with the wall clock pushed ahead."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def test_after_the_machine_sleeps_presence_reconnects_at_once(
+        server: Server, visitors: list[coview.Visitor], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desktop's "background": when the wall clock jumps ahead of the monotonic one (the
+    machine slept), the SDK replaces its connection at once, without going offline."""
+    from coview.client import presence as presence_module
+
+    clock = _SleptClock()
+    monkeypatch.setattr(presence_module, "time", clock)
+    proxy = TapProxy(server.base_url)
+    try:
+        visitor, presence = logged_in(visitors, proxy.url, GROUP, "sleeper-1")
+        presence.connect()
+        visitor.wait_for(EventCode.PRESENCE_CONNECTED)
+        assert len(proxy.sent) == 1  # one hello
+        clock.ahead = 3600.0  # an hour asleep
+        wait_until(lambda: len(proxy.sent) >= 2, timeout=15, what="a new connection")
+        agent = coview.Agent(server.base_url, group_id=GROUP, username="demo",
+                             password=server.demo_password)
+        assert agent.presence("sleeper-1")["online"] is True
+        assert not [e for e in visitor.events() if e.code is EventCode.PRESENCE_DISCONNECTED]
+        presence.disconnect()
+    finally:
+        proxy.close()
