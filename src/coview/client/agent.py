@@ -41,6 +41,18 @@ class OneClickFailed(CoviewError):
 ONE_CLICK_POLL = 0.3
 
 
+def _wait(changed: threading.Condition, holds: Callable[[], bool], timeout: float,
+          what: str) -> None:
+    """Wait on ``changed`` until ``holds()``; raise TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with changed:
+        while not holds():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out waiting for {what}")
+            changed.wait(remaining)
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """Something the agent's side received: the message's header (and whether reliable)."""
@@ -181,13 +193,7 @@ class AgentSession:
     def wait_until(self, condition: Callable[[AgentSession], bool], timeout: float = 10.0,
                    what: str = "the condition") -> None:
         """Wait until ``condition(self)`` holds."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"timed out waiting for {what}")
-                self._changed.wait(remaining)
+        _wait(self._changed, lambda: condition(self), timeout, what)
 
     def wait_joined(self, timeout: float) -> None:
         self.wait_until(lambda s: bool(s.welcome) or s.refused is not None, timeout, "join")
@@ -397,13 +403,8 @@ class ChildHost:
 
     def wait_until(self, condition: Callable[[ChildHost], bool], timeout: float = 10.0,
                    what: str = "the condition") -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"timed out waiting for {what}")
-                self._changed.wait(remaining)
+        """Wait until ``condition(self)`` holds."""
+        _wait(self._changed, lambda: condition(self), timeout, what)
 
     async def _run(self) -> None:
         sender = asyncio.create_task(self._send_frames())
