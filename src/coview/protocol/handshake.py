@@ -6,13 +6,25 @@ Every field is bounded; a frame that does not fit is refused with ``invalid_para
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coview.protocol.frames import ProtocolError
 
 KEY_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], header: dict[str, Any]) -> M:
+    """``header`` as ``model``; raise ProtocolError(invalid_parameter) naming the first
+    field that does not fit."""
+    try:
+        return model.model_validate(header)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(f"{where}: {first['msg']}", code="invalid_parameter") from None
 
 
 class _Hello(BaseModel):
@@ -92,9 +104,4 @@ def parse_hello(header: dict[str, Any]) -> Hello:
     if model is None:
         raise ProtocolError("the first frame must be start, join, host or resume",
                             code="invalid_parameter")
-    try:
-        return model.model_validate(header)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError(f"{where}: {first['msg']}", code="invalid_parameter") from None
+    return validated(model, header)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from coview.protocol.frames import ProtocolError
-from coview.protocol.handshake import KEY_PATTERN
+from coview.protocol.handshake import KEY_PATTERN, validated
 
 MAX_PRESENCE_FRAME = 8 * 1024
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
@@ -55,25 +55,14 @@ _KINDS: dict[str, type[VisitorMessage]] = {"info": InfoMessage, "signal": Signal
                                            "bye": ByeMessage}
 
 
-def _validated(model: type[_Message], header: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(header)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError(f"{where}: {first['msg']}", code="invalid_parameter") from None
-
-
 def parse_presence_hello(header: dict[str, Any]) -> PresenceHello:
     if header.get("t") != "presence":
         raise ProtocolError("the first frame must be presence", code="invalid_parameter")
-    hello: PresenceHello = _validated(PresenceHello, header)
-    return hello
+    return validated(PresenceHello, header)
 
 
 def parse_visitor_message(header: dict[str, Any]) -> VisitorMessage:
     model = _KINDS.get(str(header.get("t")))
     if model is None:
         raise ProtocolError(f"unexpected presence message {header.get('t')!r}")
-    message: VisitorMessage = _validated(model, header)
-    return message
+    return validated(model, header)
