@@ -71,13 +71,20 @@ async def origin_allowed(websocket: WebSocket, svc: Services) -> bool:
     return origin in settings.trusted_origins
 
 
+async def _accepted(websocket: WebSocket, svc: Services) -> bool:
+    """Accept the handshake if its Origin is allowed; else close it (1008)."""
+    if not await origin_allowed(websocket, svc):
+        await websocket.close(code=1008, reason="origin not allowed")
+        return False
+    await websocket.accept()
+    return True
+
+
 async def session_socket(websocket: WebSocket) -> None:
     """Serve one session connection."""
     hub: SessionHub = websocket.app.state.hub
-    if not await origin_allowed(websocket, hub.svc):
-        await websocket.close(code=1008, reason="origin not allowed")
+    if not await _accepted(websocket, hub.svc):
         return
-    await websocket.accept()
     conn = WebSocketConn(websocket)
     writer = asyncio.create_task(conn.write_forever())
     attachment: Attachment | None = None
@@ -103,10 +110,8 @@ async def session_socket(websocket: WebSocket) -> None:
 async def presence_socket(websocket: WebSocket) -> None:
     """Serve one visitor's presence connection."""
     service: PresenceService = websocket.app.state.presence
-    if not await origin_allowed(websocket, service.svc):
-        await websocket.close(code=1008, reason="origin not allowed")
+    if not await _accepted(websocket, service.svc):
         return
-    await websocket.accept()
     await service.serve(AsgiPresenceSocket(websocket),
                         presence_url=service.listener_url(websocket.headers.get("host", "")))
 
