@@ -26,6 +26,7 @@ from coview.server.api import (
 from coview.server.api.models import ERROR_RESPONSES
 from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
+from coview.server.group_cache import GroupCache
 from coview.server.health import router as health_router
 from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
@@ -65,9 +66,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = await open_services(config, metrics)
         app.state.services = svc
-        hooks = Webhooks(svc)
+        groups = GroupCache(svc)
+        hooks = Webhooks(svc, groups)
         await hooks.start()
-        presence_service = PresenceService(svc, hooks)
+        presence_service = PresenceService(svc, hooks, groups)
         app.state.presence = presence_service
         await presence_service.start()
         listener = None

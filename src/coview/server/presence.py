@@ -40,15 +40,14 @@ from coview.protocol.presence import (
     parse_visitor_message,
 )
 from coview.protocol.version import VersionCheck, check_version
+from coview.server.group_cache import GroupCache
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
-from coview.storage.database import PRODUCTION
 
 log = logging.getLogger("coview.presence")
 
 HANDSHAKE_TIMEOUT = 10.0
 MAX_CONNECTIONS_PER_VISITOR = 10
-SETTINGS_TTL = 5.0  # how long a group's settings are reused for presence connections
 
 
 class PresenceRefused(CoviewError):
@@ -73,15 +72,15 @@ class PresenceSocket(Protocol):
 class PresenceService:
     """Presence for every group, in this process."""
 
-    def __init__(self, svc: Services, webhooks: Webhooks, *,
+    def __init__(self, svc: Services, webhooks: Webhooks, groups: GroupCache, *,
                  clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.5) -> None:
         self.svc = svc
         self.webhooks = webhooks
+        self.groups = groups
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.book = PresenceBook()
         self._sockets: dict[tuple[GroupId, str], list[PresenceSocket]] = {}
-        self._groups: dict[GroupId, tuple[float, Group, GroupSettings]] = {}
         self._signals: dict[tuple[GroupId, str], dict[str, Any]] = {}
         self._ticker: asyncio.Task[None] | None = None
 
@@ -220,20 +219,10 @@ class PresenceService:
         return group_id, hello.visitor_id
 
     async def _group(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
-        """A group and its production settings, read at most every few seconds (thousands of
-        visitors reconnecting at once must not each query the database)."""
-        cached = self._groups.get(group_id)
-        now = self.clock()
-        if cached is not None and cached[0] > now:
-            return cached[1], cached[2]
-        group = await self.svc.database.get_group(group_id)
-        if group is None:
+        found = await self.groups.get(group_id)
+        if found is None:
             raise PresenceRefused(f"there is no group {group_id}", code="invalid_group")
-        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
-        if len(self._groups) > 10_000:
-            self._groups.clear()
-        self._groups[group_id] = (now + SETTINGS_TTL, group, settings)
-        return group, settings
+        return found
 
     def _take(self, entry: tuple[GroupId, str], message: InfoMessage | SignalMessage) -> None:
         presence = self.book.get(*entry)

@@ -24,8 +24,8 @@ import httpx
 from coview.domain.groups import Group
 from coview.errors import CoviewError
 from coview.ids import GroupId
+from coview.server.group_cache import GroupCache
 from coview.server.services import Services
-from coview.storage.database import PRODUCTION
 
 log = logging.getLogger("coview.webhooks")
 
@@ -64,9 +64,10 @@ def verify(secret: str, header: str, body: bytes, *, now: int, tolerance: int = 
 class Webhooks:
     """The event queue and its deliveries."""
 
-    def __init__(self, svc: Services, *, first_delay: float = FIRST_DELAY,
-                 attempts: int = ATTEMPTS) -> None:
+    def __init__(self, svc: Services, groups: GroupCache, *,
+                 first_delay: float = FIRST_DELAY, attempts: int = ATTEMPTS) -> None:
         self.svc = svc
+        self.groups = groups
         self.first_delay = first_delay
         self.attempts = attempts
         self._queue: asyncio.Queue[tuple[GroupId, str, dict[str, Any]]] = asyncio.Queue(
@@ -109,12 +110,12 @@ class Webhooks:
                 log.exception("webhook event not sent")
 
     async def _dispatch(self, group_id: GroupId, event: str, data: dict[str, Any]) -> None:
-        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
+        found = await self.groups.get(group_id)
+        if found is None:
+            return
+        group, settings = found
         targets = [w.url for w in settings.webhooks if not w.events or event in w.events]
         if not targets:
-            return
-        group = await self.svc.database.get_group(group_id)
-        if group is None:
             return
         body = json.dumps({
             "id": uuid.uuid4().hex, "type": event, "group_id": group_id,
