@@ -346,3 +346,22 @@ def click_widget(visitor: coview.Visitor, name: str, display: str) -> None:
     widget = ui.widget(name)
     subprocess.run(["xdotool", "mousemove", str(widget["x"]), str(widget["y"]), "click", "1"],
                    check=True, env={**os.environ, "DISPLAY": display})
+
+
+def coview_share(server: Server, display: str, *args: str) -> subprocess.Popen[str]:
+    """``coview share`` against ``server`` on the virtual display, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "coview", "share", "--server", server.base_url, "--group-id",
+         str(GROUP), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DISPLAY": display})
+
+
+def read_until(process: subprocess.Popen[str], prefix: str) -> str:
+    """Read the process's output up to the first line starting with ``prefix``; return it."""
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no line starting with {prefix!r} in {lines}")

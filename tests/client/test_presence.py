@@ -6,9 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,9 +27,11 @@ from tests.screen_support import (
     TapProxy,
     click_widget,
     console_sign_in,
+    coview_share,
     ended,
     make_visitor,
     new_group,
+    read_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -333,19 +332,10 @@ def test_the_console_lists_online_visitors_and_connects_with_one_click(
 def test_coview_share_presence_waits_online_and_accepts(server: Server, display: str) -> None:
     """``coview share --presence --accept`` shows online, takes an agent's one-click request
     and shares under the visitor ID; the agent joins by itself."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coview", "share", "--server", server.base_url, "--group-id",
-         str(GROUP), "--visitor-id", "cli-cust", "--presence", "--accept"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "DISPLAY": display})
+    process = coview_share(server, display, "--visitor-id", "cli-cust", "--presence",
+                           "--accept")
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Online as"):
-                break
-        assert lines[-1].startswith("Online as cli-cust"), lines
+        assert read_until(process, "Online as").startswith("Online as cli-cust")
         agent = coview.Agent(server.base_url, group_id=GROUP, username="demo",
                              password=server.demo_password)
         session = agent.start_one_click("cli-cust", timeout=30)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,10 +31,12 @@ from tests.screen_support import (
     click_widget,
     color_distance,
     console_join,
+    coview_share,
     ended,
     make_visitor,
     mean_difference,
     new_group,
+    read_until,
     real_screen,
     started,
 )
@@ -419,18 +418,9 @@ def test_the_tunnel_when_websockets_are_refused(server: Server, board: Board,
 def test_coview_share_command(server: Server, board: Board, display: str) -> None:
     """``coview share`` prints the key, an agent joins and sees the screen, and when the agent
     ends the session the command prints the end and exits 0."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coview", "share", "--server", server.base_url, "--group-id",
-         str(GROUP), "--key", "cli-1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "DISPLAY": display})
+    process = coview_share(server, display, "--key", "cli-1")
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Session key:"):
-                break
-        assert lines[-1].startswith("Session key: cli-1"), lines
+        assert read_until(process, "Session key:").startswith("Session key: cli-1")
         session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
                                password=server.demo_password).join("cli-1")
         session.wait_until(
