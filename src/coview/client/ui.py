@@ -114,9 +114,6 @@ class DefaultUI(TkThread):
         self.root.deiconify()
         self.root.lift()
 
-    def _on_tk(self, call: Callable[[], None]) -> None:
-        self.call(call)
-
     # -- what the SDK asks ------------------------------------------------------------------
 
     def ask_terms(self, on_accept: Callable[[], None], on_decline: Callable[[], None]) -> None:
@@ -129,7 +126,7 @@ class DefaultUI(TkThread):
                          "An agent will see your screen. You can pause or end the session "
                          "at any time. Terms and conditions:",
                          ["link"], ["accept", "decline"])
-        self._on_tk(show)
+        self.call(show)
 
     def _answer(self, callback: Callable[[], None], *, hide: bool = False) -> None:
         if hide:
@@ -143,17 +140,17 @@ class DefaultUI(TkThread):
         if code is EventCode.CONNECTED_TO_SESSION:
             key = event.properties.get("sessionkey", "")
             one_click = self.visitor.session_info().presence_start
-            self._on_tk(lambda: self._in_session(key, one_click))
+            self.call(lambda: self._in_session(key, one_click))
         elif code is EventCode.GUEST_COUNT_CHANGE:
             count = int(event.properties.get("count", "0"))
-            self._on_tk(lambda: self._widgets["agents"].configure(
+            self.call(lambda: self._widgets["agents"].configure(
                 text=f"Agents watching: {count}"))
         elif code is EventCode.MESSAGE_RECEIVED and \
                 event.properties.get("coview") == "rc_request":
             agent = event.properties.get("agent", "An agent")
-            self._on_tk(lambda: self._ask_control(agent))
+            self.call(lambda: self._ask_control(agent))
         elif code in (EventCode.SESSION_ENDED, EventCode.START_SESSION_FAILED):
-            self._on_tk(lambda: self.root.withdraw())
+            self.call(lambda: self.root.withdraw())
 
     def _in_session(self, key: str, one_click: bool) -> None:
         self._widgets["key"].configure(text="" if one_click else key)
