@@ -180,7 +180,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync",
                  # getUserMedia and getDisplayMedia without prompts, from synthetic devices
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 # customer sites on their own origins (shop.test, evil.test...) on loopback
+                 "--host-resolver-rules=MAP *.test 127.0.0.1"]
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,18 @@
 import * as esbuild from "esbuild";
 
 await esbuild.build({
-  entryPoints: { agent: "src/agent/main.js" },
+  entryPoints: {
+    agent: "src/agent/main.js",
+    visitor: "src/visitor/main.js",
+    "visitor-record": "src/visitor/record-entry.js",
+    invoke: "src/visitor/invoke-entry.js",
+    viewer: "src/viewer/main.js",
+  },
   bundle: true,
   format: "iife",
   target: ["es2020"],
   outdir: "../src/coview/web/static",
   legalComments: "none",
+  minify: true,
   logLevel: "info",
 });

@@ -142,6 +142,7 @@ class GroupSettings(_Strict):
     gestures_enabled: bool = Field(default=True, strict=True)
     trusted_origins: list[str] = Field(default_factory=list, max_length=50)
     masking_selectors: list[str] = Field(default_factory=list, max_length=200)
+    mask_all_inputs: bool = Field(default=True, strict=True)
     escalate_to_show: EscalateToShow = Field(default_factory=EscalateToShow)
     escalate_to_view: bool = Field(default=False, strict=True)
     allowed_sites: list[str] = Field(default_factory=list, max_length=50)

@@ -209,6 +209,12 @@ class ClientEndpoint:
                 return []
             inner = decode_frame(frame.payload, max_bytes=self.max_frame_bytes)
             return [Delivered(inner.header, inner.payload, reliable=True)]
+        if frame.type == "catchup":
+            # A late joiner's copy of a cobrowse page so far: a log item from before its
+            # downlink starts, shown once and never acknowledged.
+            logged = decode_frame(frame.payload, max_bytes=self.max_frame_bytes)
+            inner = decode_frame(logged.payload, max_bytes=self.max_frame_bytes)
+            return [Delivered(inner.header, inner.payload, reliable=False)]
         return [Delivered(frame.header, frame.payload, reliable=False)]
 
     def _welcome(self, frame: Frame) -> list[Event]:

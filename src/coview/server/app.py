@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from coview import __version__
 from coview.bus.memory import MemoryBus
+from coview.server import cobrowse
 from coview.server.api import (
     agents,
     audit,
@@ -109,10 +110,11 @@ def create_app(config: ServerConfig) -> FastAPI:
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for module in (auth, agents, settings, audit, sessions, visitor_tokens, presence,
-                   webhooks):
+                   webhooks, cobrowse):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health_router)
+    app.include_router(cobrowse.viewer_router)
     app.add_api_websocket_route("/ws/v1/session", session_socket)
     app.add_api_websocket_route("/ws/v1/presence", presence_socket)
     app.include_router(tunnel_router)

@@ -65,12 +65,16 @@ MAX_VISITOR_FRAME = 16 * 1024 * 1024
 MAX_AGENT_FRAME = 256 * 1024
 LOG_MAX_BYTES = 16 * 1024 * 1024
 LOG_MAX_ITEMS = 20_000
+PAGE_MAX_BYTES = 16 * 1024 * 1024  # a cobrowse page's latest snapshot and what followed
 
 # What each side may send after the handshake (anything else is a protocol error).
 VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "error", "info",
-                              "view"})
+                              "view", "dom", "input_refused"})
 VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
-AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture"})
+AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture",
+                            "navigate", "pause", "rc_release"})
+# Agent messages that drive the visitor's page or screen: only under remote control.
+CONTROL_TYPES = frozenset({"input", "navigate"})
 AGENT_VOLATILE = frozenset({"ack", "pointer"})
 # In a child session: what its host (an agent) and its viewer (the visitor) may send.
 HOST_RELIABLE = frozenset({"display", "paused", "end"})
@@ -130,6 +134,9 @@ class LiveSession:
     parent_id: str = ""  # a child session: its parent's session ID
     join_token: str = ""  # a child session: the visitor's one-time invitation
     children: dict[str, LiveSession] = field(default_factory=dict)  # by session type
+    # Cobrowse: the log items since the page's latest full snapshot, for late agents.
+    page: list[bytes] = field(default_factory=list)
+    page_bytes: int = 0
 
     @property
     def claim_name(self) -> str:
@@ -138,6 +145,7 @@ class LiveSession:
     def state(self) -> dict[str, Any]:
         """What a party joining or resyncing needs to know."""
         return {
+            "session_type": self.session.session_type, "group_id": self.session.group_id,
             "display": self.display, "paused": self.paused, "rc_enabled": self.rc_enabled,
             "guests": self.guests(), "visitor_connected": self.visitor.conn is not None,
             "visitor": self.visitor_info,
@@ -151,10 +159,12 @@ class LiveSession:
     def guests(self) -> dict[str, Any]:
         agents = [
             {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
-             "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value}
+             "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value,
+             "guestid": p.agent.agent_id, "partnerid": self.session.group_id}
             if p.agent is not None else
             {"num": p.num, "username": "", "name": self.visitor_info.get("name", ""),
-             "title": "", "role": "visitor", "agentrole": ""}
+             "title": "", "role": "visitor", "agentrole": "", "guestid": 0,
+             "partnerid": self.session.group_id}
             for p in self.agents.values()
         ]
         return {"count": len(agents), "agents": agents}
@@ -163,7 +173,7 @@ class LiveSession:
         """A child session as its parent's parties hear of it (no join token)."""
         host = self.visitor.agent
         return {"t": "child", "action": "started", "key": self.session.key,
-                "session_type": self.session.session_type,
+                "session_type": self.session.session_type, "group_id": self.session.group_id,
                 "username": host.username if host else "",
                 "name": host.display_name if host else ""}
 
@@ -436,9 +446,19 @@ class SessionHub:
             "a": 0, "reconnect_window": live.settings.reconnect_window_seconds,
             "state": live.state(),
         }))
+        self._catch_up(live, conn)
         self._announce_guests(live)
         self._request_keyframe(live)
         return Attachment(live, party)
+
+    def _catch_up(self, live: LiveSession, conn: Conn) -> None:
+        """Give an agent who arrives mid-page the page's latest snapshot and what followed.
+
+        Each item is a log item as it was relayed, wrapped once more as ``catchup``: its
+        number is below where the agent's downlink starts, so it is shown, not acknowledged.
+        """
+        for item in live.page:
+            conn.outbound.put_reliable(encode_frame({"t": "catchup"}, item))
 
     async def _host(self, conn: Conn, hello: HostHello) -> Attachment:
         """An agent of a session starts a child session of it and invites its visitor."""
@@ -538,6 +558,9 @@ class SessionHub:
         if party is None:
             raise Refusal("the resume token does not match", code="invalid_token")
         if party.conn is not None:
+            # The party came back on another connection (a new page, another tab): the old
+            # one is told, so that it does not come back in turn.
+            party.conn.outbound.put_reliable(encode_frame({"t": "replaced"}))
             party.conn.outbound.close()
             party.conn.close()
         party.conn, party.lost_at = conn, None
@@ -553,6 +576,8 @@ class SessionHub:
         if resumed:
             for _, item in log_.after(hello.a):
                 conn.outbound.put_reliable(item)
+        elif party.num != 0:
+            self._catch_up(live, conn)
         if party.num == 0:
             self._publish(live, to_agents=True, header={"t": "visitor", "connected": True})
         self._request_keyframe(live)
@@ -614,6 +639,10 @@ class SessionHub:
             if live.report_errors and len(live.errors) < 100:
                 live.errors.append(str(header.get("message", ""))[:500])
             return
+        if kind == "dom":
+            self._keep_page(live, bool(header.get("full")),
+                            self._publish_raw(live, to_agents=True, inner=data, sender=0))
+            return
         if kind == "rc":
             enabled = bool(header.get("enabled"))
             if enabled and not live.settings.remote_control_enabled:
@@ -646,7 +675,7 @@ class SessionHub:
         if kind == "end":
             await self._end(live, SessionEndReason.OTHER_SIDE)
             return
-        if kind == "input":
+        if kind in CONTROL_TYPES:
             agent = party.agent
             allowed = (live.rc_enabled and live.settings.remote_control_enabled
                        and agent is not None and Privilege.REMOTE_CONTROL in agent.privileges)
@@ -680,8 +709,21 @@ class SessionHub:
     def _publish(self, live: LiveSession, *, to_agents: bool, header: dict[str, Any]) -> None:
         self._publish_raw(live, to_agents=to_agents, inner=encode_frame(header), sender=-1)
 
+    def _keep_page(self, live: LiveSession, full: bool, item: bytes) -> None:
+        """Keep a cobrowse page's events since its latest full snapshot (bounded)."""
+        if full:
+            live.page, live.page_bytes = [], 0
+        elif not live.page:
+            return  # no snapshot to build on: wait for the next one
+        live.page.append(item)
+        live.page_bytes += len(item)
+        if live.page_bytes > PAGE_MAX_BYTES:
+            # Too much since the snapshot: forget it and ask the visitor for a new one.
+            live.page, live.page_bytes = [], 0
+            self._request_keyframe(live)
+
     def _publish_raw(self, live: LiveSession, *, to_agents: bool, inner: bytes,
-                     sender: int) -> None:
+                     sender: int) -> bytes:
         """Append a message once to a direction's log and queue it for each reader."""
         log_ = live.to_agents if to_agents else live.to_visitor
         seq = log_.last_seq + 1
@@ -697,6 +739,7 @@ class SessionHub:
                 # Too slow: drop the connection; the client resumes from the log.
                 party.conn.outbound.close()
                 party.conn.close()
+        return wrapped
 
     def _announce_guests(self, live: LiveSession) -> None:
         guests = live.guests()

@@ -2,7 +2,7 @@
 // (the agent's screen, a window or a tab). Each is a session of its own (the "host" hello)
 // whose pictures are JPEG frames drawn from the media stream; the visitor's SDK joins it.
 import { h } from "./dom.js";
-import { AgentConnection, sessionUrl } from "./protocol.js";
+import { Connection, sessionUrl } from "../shared/protocol.js";
 
 const KINDS = {
   agentVideo: {
@@ -54,7 +54,7 @@ export class ChildControl {
     for (const track of stream.getVideoTracks()) track.onended = () => this.stop();
     const canvas = document.createElement("canvas");
     const ctx = canvas.getContext("2d");
-    run.conn = new AgentConnection(sessionUrl(), {
+    run.conn = new Connection(sessionUrl(), {
       t: "host", token: this.api.token, main_call_id: this.callId(), session_type: this.type,
     }, {
       onWelcome: (w) => {

@@ -1,8 +1,9 @@
 // The live view of a screen share session: picture, participants, messages, control.
 import { h } from "./dom.js";
 import { ChildControl } from "./child.js";
+import { CobrowseStage } from "./cobrowse.js";
 import { GestureLayer } from "./gestures.js";
-import { AgentConnection, sessionUrl } from "./protocol.js";
+import { Connection, sessionUrl } from "../shared/protocol.js";
 
 const KEYSYMS = {
   Enter: "Return", Backspace: "BackSpace", Tab: "Tab", Escape: "Escape", " ": "space",
@@ -23,6 +24,7 @@ export function sessionView(api, key, onLeave) {
   const messageInput = h("input", { testid: "message-text", placeholder: "Message to the app" });
   const state = { display: null, paused: false, viewing: false, rc: false, ended: false,
     tiles: 0, callId: 0 };
+  let cobrowse = null; // the page view, once the welcome says this is a cobrowse session
   canvas.dataset.tiles = "0";
 
   function show(text, kind = "") {
@@ -32,7 +34,7 @@ export function sessionView(api, key, onLeave) {
 
   function setNotice() {
     notice.hidden = !state.paused && !state.viewing;
-    notice.textContent = state.paused ? "The visitor has paused the session."
+    notice.textContent = state.paused ? "The session is paused."
       : state.viewing ? "The visitor is viewing your screen." : "";
   }
 
@@ -74,7 +76,7 @@ export function sessionView(api, key, onLeave) {
     canvas.dataset.tiles = String(state.tiles);
   }
 
-  const conn = new AgentConnection(sessionUrl(), { t: "join", key, token: api.token }, {
+  const conn = new Connection(sessionUrl(), { t: "join", key, token: api.token }, {
     onWelcome(w) {
       const s = w.state || {};
       const features = s.features || {};
@@ -82,6 +84,14 @@ export function sessionView(api, key, onLeave) {
       video.setAllowed(Boolean(features.agent_video));
       showback.setAllowed(Boolean(features.showback));
       gestures.setAllowed(Boolean(features.gestures));
+      if (s.session_type === "cobrowse" && !cobrowse) {
+        cobrowse = new CobrowseStage(s.group_id, (m) => conn.send(m), show);
+        stageBox.replaceChildren(cobrowse.frame, notice);
+        stageBox.before(cobrowse.tools);
+        gestures.toggle.hidden = true;
+        section.dataset.kind = "cobrowse";
+      }
+      if (cobrowse) cobrowse.setRc(Boolean(s.rc_enabled));
       setDisplay(s.display);
       setPaused(Boolean(s.paused));
       setGuests(s.guests || {});
@@ -107,12 +117,20 @@ export function sessionView(api, key, onLeave) {
       switch (m.t) {
         case "tile": drawTile(m, payload); break;
         case "display": setDisplay(m); break;
-        case "paused": setPaused(Boolean(m.paused)); break;
+        case "paused":
+          setPaused(Boolean(m.paused));
+          if (cobrowse) cobrowse.setPaused(Boolean(m.paused));
+          break;
+        case "dom": if (cobrowse) cobrowse.dom(payload); break;
+        case "input_refused": show(`The visitor's page refused: ${m.message || m.action}.`, "error"); break;
         case "guests": setGuests(m); break;
         case "rc":
           state.rc = Boolean(m.enabled);
           rcState.textContent = state.rc ? "on" : "off";
-          show(state.rc ? "The visitor gave you control." : "Remote control is off.", "ok");
+          if (cobrowse) cobrowse.setRc(state.rc);
+          show(state.rc ? "The visitor gave you control."
+            : m.declined ? "The visitor declined remote control." : "Remote control is off.",
+          m.declined ? "error" : "ok");
           break;
         case "rc_refused": show(m.message || "Remote control is not enabled.", "error"); break;
         case "visitor":
@@ -179,6 +197,7 @@ export function sessionView(api, key, onLeave) {
     onLeave();
   } }, "Leave");
 
+  const stageBox = h("div", { class: "stage" }, canvas, gestures.layer, notice);
   const section = h("section", { class: "session", testid: "session" },
     h("div", { class: "toolbar" },
       h("strong", {}, `Session ${key}`),
@@ -186,7 +205,7 @@ export function sessionView(api, key, onLeave) {
       h("span", {}, "Control: ", rcState),
       requestControl, gestures.toggle, video.button, showback.button, end, leave),
     status,
-    h("div", { class: "stage" }, canvas, gestures.layer, notice),
+    stageBox,
     h("div", { class: "side" }, h("h3", {}, "Participants"), people,
       h("div", { class: "message" }, messageInput, sendMessage), video.preview,
       showback.preview));

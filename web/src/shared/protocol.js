@@ -1,4 +1,5 @@
-// The session protocol in the browser (docs/protocol.md): frames, reliable delivery, acks.
+// The session protocol in the browser (docs/protocol.md): frames, reliable delivery, acks,
+// resume. Shared by the agent console and the cobrowse visitor library.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -25,30 +26,39 @@ export function decodeFrame(data) {
   return { header, payload: bytes.subarray(2 + size) };
 }
 
-export const CLIENT = "coview-console/0.1.0";
-
-export function sessionUrl() {
-  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/session`;
+export function sessionUrl(base = location.href) {
+  const url = new URL("/ws/v1/session", base);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
 }
 
-// One connection to a session as an agent: the hello (join, or host a child session), then
-// messages in and out, resumed after a drop within the reconnect window.
-export class AgentConnection {
-  constructor(url, hello, handlers) {
+// One connection to a session: the hello (start, join, host), then messages in and out,
+// resumed after a drop within the reconnect window. `saved` continues a session that another
+// page (a previous page of the site, another tab) had: {session, lastIn}.
+export class Connection {
+  constructor(url, hello, handlers, { client = "coview-console/0.1.0", saved = null } = {}) {
     this.url = url;
-    this.hello = { v: "1.0", client: CLIENT, ...hello };
+    this.hello = { v: "1.0", client, ...hello };
     this.handlers = handlers;
     this.nextSeq = 1;
-    this.lastIn = 0;
+    this.lastIn = saved ? saved.lastIn : 0;
     this.open = false;
     this.closed = false;
-    this.session = null; // {session_id, resume_token, reconnect_window} once welcomed
+    this.session = saved ? saved.session : null; // {session_id, resume_token, reconnect_window}
     this.unacked = []; // uplink frames the server has not acknowledged: resent on resume
     this.lostAt = 0;
+    this.welcomed = false;
   }
 
   connect() {
-    const ws = new WebSocket(this.url);
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this.closed = true;
+      this.handlers.onClose(false);
+      return;
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onopen = () => {
@@ -60,9 +70,11 @@ export class AgentConnection {
     };
     ws.onmessage = (event) => this.receive(event.data);
     ws.onclose = () => {
+      if (this.ws !== ws) return;
       this.open = false;
       if (this.closed) return;
       if (!this.session) {
+        this.closed = true;
         this.handlers.onClose(false);
         return;
       }
@@ -85,38 +97,55 @@ export class AgentConnection {
     if (h.t === "welcome") {
       this.open = true;
       this.lostAt = 0;
-      if (this.session && h.resumed) {
-        this.unacked = this.unacked.filter((f) => f.s > (h.a || 0));
-        for (const f of this.unacked) this.ws.send(f.frame);
-        this.handlers.onResumed(h);
-        return;
-      }
+      const again = Boolean(this.session);
       if (!this.session) {
         this.session = { session_id: h.session_id, resume_token: h.resume_token,
           reconnect_window: h.reconnect_window };
       }
-      this.lastIn = h.downlink_last || 0;
-      this.handlers.onWelcome(h);
+      // The uplink goes on from what the server has: resend only what it lacks.
+      const have = h.a || 0;
+      this.unacked = this.unacked.filter((f) => f.s > have);
+      this.nextSeq = Math.max(this.nextSeq, have + 1);
+      for (const f of this.unacked) this.ws.send(f.frame);
+      const first = !this.welcomed;
+      this.welcomed = true;
+      if (again && h.resumed && !first) {
+        this.handlers.onResumed(h);
+        return;
+      }
+      if (!h.resumed) this.lastIn = h.downlink_last || 0;
+      this.handlers.onWelcome(h, again);
     } else if (h.t === "refused") {
       this.closed = true;
       this.handlers.onRefused(h);
+    } else if (h.t === "replaced") {
+      // The same party connected again elsewhere (another tab): that one goes on.
+      this.closed = true;
+      this.open = false;
+      this.unacked = [];
+      if (this.handlers.onReplaced) this.handlers.onReplaced();
     } else if (h.t === "ack") {
       this.unacked = this.unacked.filter((f) => f.s > h.a);
     } else if (h.t === "r") {
       if (h.s <= this.lastIn) return; // a duplicate
       this.lastIn = h.s;
       const inner = decodeFrame(frame.payload);
-      this.handlers.onMessage(inner.header, inner.payload, true);
+      this.handlers.onMessage(inner.header, inner.payload, true, h.from);
       this.ws.send(encodeFrame({ t: "ack", a: this.lastIn }));
+    } else if (h.t === "catchup") {
+      // A late joiner's copy of the page so far: shown, never acknowledged.
+      const logged = decodeFrame(frame.payload);
+      const inner = decodeFrame(logged.payload);
+      this.handlers.onMessage(inner.header, inner.payload, false, logged.header.from);
     } else {
-      this.handlers.onMessage(h, frame.payload, false);
+      this.handlers.onMessage(h, frame.payload, false, undefined);
     }
   }
 
-  send(header) {
+  send(header, payload) {
     if (this.closed) return false;
     const s = this.nextSeq++;
-    const frame = encodeFrame({ ...header, s });
+    const frame = encodeFrame({ ...header, s }, payload);
     this.unacked.push({ s, frame });
     if (this.open) this.ws.send(frame);
     return true;
