@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import mss
 import numpy as np
 import websockets
 from playwright.sync_api import Page, expect
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 import coview
@@ -138,16 +140,30 @@ class TapProxy:
                                    compression=None, process_request=self._check)
         return int(self._server.sockets[0].getsockname()[1])
 
-    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.refuse:
             return connection.respond(503, "the network is down\n")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return await self._forward_http(request)
         return None
+
+    async def _forward_http(self, request: Request) -> Response:
+        """A plain GET (a browser reading a script or the cobrowse settings): passed on."""
+        sent = {k: v for k, v in request.headers.raw_items() if k.lower() in ("origin", "accept")}
+        async with httpx.AsyncClient(base_url=self.target) as client:
+            answer = await client.get(request.path, headers=sent)
+        keep = ("content-type", "access-control-allow-origin", "vary", "cache-control")
+        headers = Headers([(k, v) for k, v in answer.headers.items() if k.lower() in keep])
+        headers["Content-Length"] = str(len(answer.content))
+        return Response(answer.status_code, answer.reason_phrase, headers, answer.content)
 
     async def _handle(self, client: ServerConnection) -> None:
         path = client.request.path if client.request else "/ws/v1/session"
         upstream_url = self.target.replace("http://", "ws://") + path
         try:
-            upstream = await connect(upstream_url, max_size=None, compression=None)
+            upstream = await connect(upstream_url, max_size=None, compression=None,
+                                     origin=client.request.headers.get("Origin")  # type: ignore[arg-type]
+                                     if client.request else None)
         except OSError:
             return
         link = (client, upstream)

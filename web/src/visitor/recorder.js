@@ -1,7 +1,7 @@
 // The page, recorded with rrweb under the masking rules and sent in batches as `dom` frames:
 // a batch that starts a page's full snapshot says so (`full`), so that the server can keep
 // the latest snapshot and what followed for agents who join late.
-import { record, EventType, IncrementalSource } from "rrweb";
+import { record, takeFullSnapshot, EventType, IncrementalSource } from "rrweb";
 
 const BATCH_MS = 30;
 const MAX_BATCH_BYTES = 15 * 1024 * 1024; // under the server's 16 MiB visitor frame limit
@@ -19,6 +19,7 @@ export class Recorder {
     this.timer = 0;
     this.stopFn = null;
     this.lastFull = 0;
+    this.snapshotTimer = 0;
   }
 
   get running() {
@@ -33,22 +34,29 @@ export class Recorder {
       inlineStylesheet: true,
       recordCanvas: false,
       collectFonts: false,
-      sampling: { mousemove: 50, mousemoveCallback: 100, scroll: 100, input: "last" },
+      sampling: { mousemove: 50, mousemoveCallback: 100, scroll: 100 },
       slimDOMOptions: { script: true, comment: true, headMetaDescKeywords: true },
       errorHandler: () => true,
     }) || null;
   }
 
   stop() {
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = 0;
     if (this.stopFn) this.stopFn();
     this.stopFn = null;
     this.flush();
   }
 
-  // A fresh full snapshot (an agent joined, or asked for one), at most once a second.
+  // A fresh full snapshot (an agent joined, or asked for one), at most once a second:
+  // requests close together share one.
   snapshot() {
-    if (!this.stopFn || Date.now() - this.lastFull < KEYFRAME_GAP_MS) return;
-    record.takeFullSnapshot(true);
+    if (!this.stopFn || this.snapshotTimer) return;
+    const wait = Math.max(0, this.lastFull + KEYFRAME_GAP_MS - Date.now());
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = 0;
+      if (this.stopFn) takeFullSnapshot(true);
+    }, wait);
   }
 
   add(event) {
