@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
 
 from tests.conftest import Server, wait_until
 from tests.helpers import bearer, login
@@ -49,6 +49,7 @@ class Site:
 
     server_url: str  # what the script tag's src and data-server point at
     pages: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path: (type, body)
     hits: list[tuple[str, str]] = field(default_factory=list)  # (path, referer) of /canary
     port: int = 0
     extra: str = ""  # more script-tag attributes
@@ -63,6 +64,14 @@ class Site:
                     site.hits.append((self.path, self.headers.get("referer", "")))
                     self.send_response(204)
                     self.end_headers()
+                    return
+                if path in site.raw:
+                    kind, data = site.raw[path]
+                    self.send_response(200)
+                    self.send_header("content-type", kind)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                     return
                 body = site.pages.get(path)
                 if body is None:
@@ -106,13 +115,13 @@ def publish_settings(server: Server, **settings: object) -> None:
         assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
 
 
-def events(page: Page, name: str | None = None) -> list[dict[str, Any]]:
+def events(page: Page | Frame, name: str | None = None) -> list[dict[str, Any]]:
     """The visitor events the page has seen (details without their callbacks)."""
     seen: list[dict[str, Any]] = page.evaluate("window.coviewEvents || []")
     return [e for e in seen if name is None or e["name"] == name]
 
 
-def wait_event(page: Page, name: str, what: Callable[[dict[str, Any]], bool] | None = None,
+def wait_event(page: Page | Frame, name: str, what: Callable[[dict[str, Any]], bool] | None = None,
                *, count: int = 1, timeout: float = 20) -> dict[str, Any]:
     """Wait until the page has seen ``count`` events ``name`` (matching ``what``)."""
     def found() -> list[dict[str, Any]]:
