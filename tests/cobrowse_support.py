@@ -36,8 +36,13 @@ for (const name of EVENTS) {
     for (const [k, v] of Object.entries(detail || {})) {
       copy[k] = typeof v === "function" ? "function" : v;
     }
-    window.coviewEvents.push({ name, detail: copy, state: name === "statereceived"
-      ? COVIEW.Cobrowse.Visitor.getSessionState() : null });
+    const seen = { name, detail: copy, state: name === "statereceived"
+      ? COVIEW.Cobrowse.Visitor.getSessionState() : null };
+    window.coviewEvents.push(seen);
+    // Kept across the pages of the tab too: some events fire on the page being left.
+    const all = JSON.parse(sessionStorage.getItem("coviewAll") || "[]");
+    all.push(seen);
+    sessionStorage.setItem("coviewAll", JSON.stringify(all));
   });
 }
 </script>""".replace("EVENTS", json.dumps(EVENTS))
@@ -119,6 +124,13 @@ def events(page: Page | Frame, name: str | None = None) -> list[dict[str, Any]]:
     """The visitor events the page has seen (details without their callbacks)."""
     seen: list[dict[str, Any]] = page.evaluate("window.coviewEvents || []")
     return [e for e in seen if name is None or e["name"] == name]
+
+
+def tab_history(page: Page, name: str) -> list[dict[str, Any]]:
+    """The details of the events ``name`` on every page this tab has shown."""
+    seen: list[dict[str, Any]] = page.evaluate(
+        "JSON.parse(sessionStorage.getItem('coviewAll') || '[]')")
+    return [e["detail"] for e in seen if e["name"] == name]
 
 
 def wait_event(page: Page | Frame, name: str, what: Callable[[dict[str, Any]], bool] | None = None,
