@@ -113,3 +113,24 @@ def test_the_agent_follows_the_page_its_changes_and_navigation(
     assert page.evaluate("COVIEW.Cobrowse.Visitor.inSession()") is False
     agent_context.close()
     visitor_context.close()
+
+
+def test_the_demo_site_shares_its_page(browser: Browser, server: Server) -> None:
+    """coview serve --demo: the demo store's help button, the terms, the key, an agent."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.base_url}/demo/")
+    page.get_by_test_id("demo-share").click()
+    page.get_by_test_id("coview-terms-accept").click()
+    expect(page.get_by_test_id("demo-share-status")).to_contain_text("Your session key is")
+    key = page.get_by_test_id("demo-share-status").text_content().split("is ")[1][:6]  # type: ignore[union-attr]
+    expect(page.get_by_test_id("coview-status")).to_contain_text(key)
+    agent_context, console = console_cobrowse(browser, server, key)
+    frame = replayed(console)
+    expect(frame.locator("h1")).to_have_text("Demo store")
+    expect(frame.locator("input[name=card]")).to_have_value("******")
+    expect(page.get_by_test_id("coview-status")).to_contain_text("1 agent viewing")
+    page.get_by_test_id("coview-stop").click()
+    expect(page.get_by_test_id("demo-share-status")).to_have_text("The session ended.")
+    agent_context.close()
+    context.close()

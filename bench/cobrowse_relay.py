@@ -1,0 +1,339 @@
+"""Cobrowse relay benchmark: the Coview server against a bare ``websockets`` relay.
+
+Both run as separate processes in the same run; the bare relay forwards each binary message
+of its one visitor connection to every agent connection, nothing else. The load (one visitor,
+agents) runs in this process. Measured, interleaved, median of ``--runs`` runs:
+
+1. one-way latency visitor -> agent for page-event batches of 1 KiB sent every 2 ms
+   (p50 and p99);
+2. fan-out: one visitor sending 4 KiB batches as fast as it can to 10 agents, messages per
+   second delivered to all of them;
+3. a late agent's catch-up on a large page: a 1 MiB full snapshot and 200 increments are in
+   the session; the time from the agent's hello to its last catch-up frame (against the bare
+   relay forwarding the same bytes to a connected agent).
+
+    python bench/cobrowse_relay.py [--runs 3] [--messages 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from coview.protocol.frames import decode_frame, encode_frame  # noqa: E402
+
+FAN_OUT = 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the bare relay ----------------------------------------------------------------------------
+
+async def bare_relay(port: int) -> None:
+    """First message "visitor" or "agent"; the visitor's messages go to every agent."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    agents: set[ServerConnection] = set()
+
+    async def handle(ws: ServerConnection) -> None:
+        role = await ws.recv()
+        if role == "agent":
+            agents.add(ws)
+            await ws.send("ok")
+            try:
+                await ws.wait_closed()
+            finally:
+                agents.discard(ws)
+            return
+        await ws.send("ok")
+        async for message in ws:
+            for agent in list(agents):
+                with contextlib.suppress(Exception):
+                    await agent.send(message)
+
+    async with serve(handle, "127.0.0.1", port, max_size=None, compression=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
+# -- the servers -------------------------------------------------------------------------------
+
+def start_coview(port: int, data: str) -> tuple[subprocess.Popen[bytes], str]:
+    out = Path(data) / "serve.out"
+    with out.open("w") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "coview", "serve", "--port", str(port), "--data-dir", data,
+             "--demo"], stdout=stdout, stderr=subprocess.DEVNULL,
+            env={**os.environ, "COVIEW_LOG_LEVEL": "warning"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                found = re.search(r"username demo, password (\S+)", out.read_text())
+                assert found, "no demo password printed"
+                return process, found.group(1)
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the Coview server did not start")
+
+
+def start_bare(port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, __file__, "--bare", str(port)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+# -- the two relays as the load sees them ------------------------------------------------------
+
+class Relay:
+    """Open a visitor and agents, send a page batch, receive page batches."""
+
+    name = ""
+
+    async def visitor(self) -> ClientConnection: ...
+    async def agent(self) -> ClientConnection: ...
+    def frame(self, seq: int, payload: bytes, full: bool = False) -> bytes: ...
+    def payload(self, message: bytes) -> bytes | None: ...
+
+
+class CoviewRelay(Relay):
+    name = "coview"
+
+    def __init__(self, port: int, password: str) -> None:
+        self.url = f"ws://127.0.0.1:{port}/ws/v1/session"
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/login", json={
+            "group_id": 12345, "username": "demo", "password": password})
+        self.token = answer.json()["token"]
+        self.key = ""
+
+    async def visitor(self) -> ClientConnection:
+        ws = await connect(self.url, max_size=None, compression=None)
+        await ws.send(encode_frame({"t": "start", "v": "1.0", "group_id": 12345,
+                                    "key_kind": "random", "session_type": "cobrowse"}))
+        self.key = decode_frame(bytes(await ws.recv()), max_bytes=1 << 30).header["key"]  # type: ignore[arg-type]
+        asyncio.get_running_loop().create_task(_drain(ws))  # acks and keyframe requests
+        return ws
+
+    async def agent(self) -> ClientConnection:
+        ws = await connect(self.url, max_size=None, compression=None)
+        await ws.send(encode_frame({"t": "join", "v": "1.0", "key": self.key,
+                                    "token": self.token}))
+        while decode_frame(bytes(await ws.recv()), max_bytes=1 << 30).type != "welcome":  # type: ignore[arg-type]
+            pass
+        return ws
+
+    def frame(self, seq: int, payload: bytes, full: bool = False) -> bytes:
+        return encode_frame({"t": "dom", "full": full, "s": seq}, payload)
+
+    def payload(self, message: bytes) -> bytes | None:
+        frame = decode_frame(message, max_bytes=1 << 30)
+        if frame.type in ("r", "catchup"):
+            inner = decode_frame(frame.payload, max_bytes=1 << 30)
+            if frame.type == "catchup":
+                inner = decode_frame(inner.payload, max_bytes=1 << 30)
+            if inner.type == "dom":
+                return inner.payload
+        return None
+
+
+class BareRelay(Relay):
+    name = "bare"
+
+    def __init__(self, port: int) -> None:
+        self.url = f"ws://127.0.0.1:{port}/"
+
+    async def _open(self, role: str) -> ClientConnection:
+        ws = await connect(self.url, max_size=None, compression=None)
+        await ws.send(role)
+        await ws.recv()
+        return ws
+
+    async def visitor(self) -> ClientConnection:
+        return await self._open("visitor")
+
+    async def agent(self) -> ClientConnection:
+        return await self._open("agent")
+
+    def frame(self, seq: int, payload: bytes, full: bool = False) -> bytes:
+        # The same envelope as Coview's, so both move the same bytes.
+        return encode_frame({"t": "dom", "full": full, "s": seq}, payload)
+
+    def payload(self, message: bytes) -> bytes | None:
+        return decode_frame(message, max_bytes=1 << 30).payload
+
+
+async def _drain(ws: ClientConnection) -> None:
+    with contextlib.suppress(Exception):
+        async for _ in ws:
+            pass
+
+
+def _stamp(n: int, size: int) -> bytes:
+    head = json.dumps({"n": n, "t": time.perf_counter()}).encode()
+    return head + b" " * (size - len(head))
+
+
+def _read_stamp(payload: bytes) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(payload.rstrip(b" "))
+    return result
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+async def latency(relay: Relay, messages: int) -> tuple[float, float]:
+    visitor = await relay.visitor()
+    agent = await relay.agent()
+    delays: list[float] = []
+
+    async def read() -> None:
+        while len(delays) < messages:
+            payload = relay.payload(bytes(await agent.recv()))  # type: ignore[arg-type]
+            if payload is not None:
+                delays.append(time.perf_counter() - _read_stamp(payload)["t"])
+
+    reader = asyncio.create_task(read())
+    for n in range(messages):
+        await visitor.send(relay.frame(n + 1, _stamp(n, 1024)))
+        await asyncio.sleep(0.002)
+    await asyncio.wait_for(reader, 60)
+    await agent.close()
+    await visitor.close()
+    delays.sort()
+    return delays[len(delays) // 2] * 1000, delays[int(len(delays) * 0.99)] * 1000
+
+
+async def fan_out(relay: Relay, messages: int) -> float:
+    visitor = await relay.visitor()
+    agents = [await relay.agent() for _ in range(FAN_OUT)]
+
+    async def read(agent: ClientConnection) -> None:
+        got = 0
+        while got < messages:
+            if relay.payload(bytes(await agent.recv())) is not None:  # type: ignore[arg-type]
+                got += 1
+
+    readers = [asyncio.create_task(read(a)) for a in agents]
+    started = time.perf_counter()
+    for n in range(messages):
+        await visitor.send(relay.frame(n + 1, _stamp(n, 4096)))
+    await asyncio.wait_for(asyncio.gather(*readers), 120)
+    seconds = time.perf_counter() - started
+    for ws in [*agents, visitor]:
+        await ws.close()
+    return messages / seconds
+
+
+async def catch_up(relay: Relay) -> float:
+    """Milliseconds until an agent has the page: a 1 MiB snapshot and 200 increments."""
+    snapshot = json.dumps([{"type": 4}, {"type": 2, "node": "x" * (1024 * 1024)}]).encode()
+    increments = [json.dumps([{"type": 3, "n": n}]).encode() for n in range(200)]
+    visitor = await relay.visitor()
+    frames = [relay.frame(1, snapshot, full=True)]
+    frames += [relay.frame(n + 2, p) for n, p in enumerate(increments)]
+    if isinstance(relay, CoviewRelay):
+        for frame in frames:
+            await visitor.send(frame)
+        await asyncio.sleep(0.5)  # in the server's buffer
+        started = time.perf_counter()
+        agent = await relay.agent()
+    else:
+        # The bare relay keeps nothing: the same bytes forwarded to an agent that waits.
+        agent = await relay.agent()
+        started = time.perf_counter()
+        for frame in frames:
+            await visitor.send(frame)
+    got = 0
+    while got < len(frames):
+        if relay.payload(bytes(await agent.recv())) is not None:  # type: ignore[arg-type]
+            got += 1
+    elapsed = (time.perf_counter() - started) * 1000
+    await agent.close()
+    await visitor.close()
+    return elapsed
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as data:
+        port, bare_port = free_port(), free_port()
+        coview, password = start_coview(port, data)
+        bare = start_bare(bare_port)
+        relays: list[Relay] = [CoviewRelay(port, password), BareRelay(bare_port)]
+        results: dict[str, dict[str, list[float]]] = {r.name: {} for r in relays}
+
+        def note(relay: Relay, name: str, value: float) -> None:
+            results[relay.name].setdefault(name, []).append(value)
+
+        try:
+            for round_ in range(args.runs):
+                for relay in relays if round_ % 2 == 0 else relays[::-1]:
+                    p50, p99 = asyncio.run(latency(relay, args.messages))
+                    note(relay, "p50", p50)
+                    note(relay, "p99", p99)
+                    note(relay, "fanout", asyncio.run(fan_out(relay, args.messages)))
+                    note(relay, "catchup", asyncio.run(catch_up(relay)))
+                print(f"run {round_ + 1}: " + "; ".join(
+                    f"{r.name} p50 {results[r.name]['p50'][-1]:.3f} ms "
+                    f"p99 {results[r.name]['p99'][-1]:.3f} ms "
+                    f"fan-out {results[r.name]['fanout'][-1]:.0f} msg/s "
+                    f"catch-up {results[r.name]['catchup'][-1]:.1f} ms" for r in relays),
+                    flush=True)
+        finally:
+            for process in (coview, bare):
+                process.terminate()
+                process.wait(timeout=20)
+
+    c, b = results["coview"], results["bare"]
+    ratio: Callable[[str], float] = lambda k: median(c[k]) / median(b[k])  # noqa: E731
+    print(f"\nmedians of {args.runs} runs ({args.messages} messages each):")
+    print(f"  latency p50: coview {median(c['p50']):.3f} ms, bare {median(b['p50']):.3f} ms "
+          f"-> {ratio('p50'):.2f}x (target <= 1.15x)")
+    print(f"  latency p99: coview {median(c['p99']):.3f} ms, bare {median(b['p99']):.3f} ms "
+          f"-> {ratio('p99'):.2f}x (target <= 1.5x)")
+    print(f"  fan-out to {FAN_OUT} agents: coview {median(c['fanout']):.0f} msg/s, "
+          f"bare {median(b['fanout']):.0f} msg/s -> {ratio('fanout'):.2f}x (target >= 0.85x)")
+    print(f"  late agent's catch-up (1 MiB snapshot + 200 increments): coview "
+          f"{median(c['catchup']):.1f} ms, bare relay forwarding the same "
+          f"{median(b['catchup']):.1f} ms -> {ratio('catchup'):.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        asyncio.run(bare_relay(args.bare))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
