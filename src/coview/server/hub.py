@@ -604,13 +604,15 @@ class SessionHub:
             raise ProtocolError(f"unexpected reliable {frame.type!r}")
         if not party.inbox.accept(seq):
             return
-        conn = party.conn
-        if conn is not None:
-            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": seq}))
+        # Relay first, acknowledge after: the readers' writers are woken before the
+        # sender's, so an acknowledgement never delays what is relayed.
         if att.is_visitor:
             await self._from_visitor(live, frame, data)
         else:
             await self._from_agent(live, party, frame, data)
+        conn = party.conn
+        if conn is not None and not conn.outbound.closed:
+            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": seq}))
 
     def _relay_volatile(self, live: LiveSession, att: Attachment, frame: Frame,
                         data: bytes) -> None:
