@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.cobrowse_support import (
     Site,
@@ -29,8 +29,10 @@ def tap(server: Server) -> Iterator[TapProxy]:
     proxy.close()
 
 
-def begin(page_url: str, browser: Browser, key: str | None = None):  # type: ignore[no-untyped-def]
-    context = browser.new_context()
+def begin(page_url: str, browser: Browser, key: str | None = None, *,
+          context: BrowserContext | None = None) -> tuple[BrowserContext, Page]:
+    """Open ``page_url`` and ask for a session, without waiting for it to start."""
+    context = context or browser.new_context()
     page = context.new_page()
     page.goto(page_url)
     page.wait_for_function("window.COVIEW && window.COVIEW.Cobrowse.Visitor")
@@ -67,10 +69,7 @@ def test_start_errors_dupkey_service_script_and_masking(
     def refuse(route: Route) -> None:
         route.abort()
     context.route("**/visitor-record.js", refuse)
-    page = context.new_page()
-    page.goto(site.origin() + "/")
-    page.wait_for_function("window.COVIEW && window.COVIEW.Cobrowse.Visitor")
-    page.evaluate("COVIEW.Cobrowse.Visitor.startSession()")
+    context, page = begin(site.origin() + "/", browser, context=context)
     error = wait_event(page, "error")
     assert error["code"] == "SCRIPT_NOT_LOADED"
     assert error["params"]["script"].endswith("/coview/visitor-record.js")
@@ -79,11 +78,7 @@ def test_start_errors_dupkey_service_script_and_masking(
     # maskingerror: a rule the browser cannot apply masks all text rather than none.
     publish_settings(server, masking_selectors=["p:nth-child("])
     try:
-        context = browser.new_context()
-        page = context.new_page()
-        page.goto(site.origin() + "/")
-        page.wait_for_function("window.COVIEW && window.COVIEW.Cobrowse.Visitor")
-        page.evaluate("COVIEW.Cobrowse.Visitor.startSession()")
+        context, page = begin(site.origin() + "/", browser)
         error = wait_event(page, "error")
         assert error["code"] == "maskingerror"
         assert "p:nth-child(" in error["msg"]

@@ -13,8 +13,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from coview.protocol.frames import Frame, decode_frame, encode_frame
 from coview.server.hub import PAGE_MAX_BYTES
+from tests.cobrowse_support import publish_settings
 from tests.conftest import Server, run_async, start_server
-from tests.helpers import bearer, error_code, login
+from tests.helpers import error_code, login
 
 pytestmark = pytest.mark.e2e
 
@@ -25,11 +26,7 @@ TRUSTED = "http://shop.test:8080"
 def relay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("relay")
     running = start_server(tmp, ["--data-dir", str(tmp / "data")])
-    with running.client() as client:
-        auth = bearer(login(client, running.demo_password))
-        assert client.patch("/api/v1/settings", headers=auth,
-                            json={"trusted_origins": [TRUSTED]}).status_code == 200
-        assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
+    publish_settings(running, trusted_origins=[TRUSTED])
     yield running
     running.stop()
 
