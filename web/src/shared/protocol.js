@@ -68,7 +68,9 @@ export class Connection {
         : this.hello;
       ws.send(encodeFrame(first));
     };
-    ws.onmessage = (event) => this.receive(event.data);
+    ws.onmessage = (event) => {
+      if (this.ws === ws) this.receive(event.data); // not a socket this one has left
+    };
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.open = false;
