@@ -5,10 +5,9 @@ import { h } from "./dom.js";
 const decoder = new TextDecoder();
 
 export class CobrowseStage {
-  // send(message): a reliable message to the visitor; show(text, kind): the status line.
-  constructor(groupId, send, show) {
+  // send(message): a reliable message to the visitor.
+  constructor(groupId, send) {
     this.send = send;
-    this.show = show;
     this.rc = false;
     this.gesture = false;
     this.pending = [];

@@ -85,7 +85,7 @@ export function sessionView(api, key, onLeave) {
       showback.setAllowed(Boolean(features.showback));
       gestures.setAllowed(Boolean(features.gestures));
       if (s.session_type === "cobrowse" && !cobrowse) {
-        cobrowse = new CobrowseStage(s.group_id, (m) => conn.send(m), show);
+        cobrowse = new CobrowseStage(s.group_id, (m) => conn.send(m));
         stageBox.replaceChildren(cobrowse.frame, notice);
         stageBox.before(cobrowse.tools);
         gestures.toggle.hidden = true;

@@ -97,7 +97,6 @@ export class Visitor {
   // What a page needs before it sends anything: the group's settings and the recorder.
   async prepare() {
     const [config, module] = await Promise.all([this.config(), this.recordModule()]);
-    this.config_ = config;
     this.module = module;
     this.masking = new module.Masking(config.masking_selectors, config.mask_all_inputs);
     if (this.masking.errors.length) {
