@@ -25,7 +25,7 @@ GROUP = 12345
 EVENTS = ["sessionstarting", "sessionstart", "sessioncontinue", "statereceived", "sessionend",
           "leavesession", "error", "connection", "agents", "blur", "focus", "sessionpaused",
           "navigation", "outline", "accessibility", "rcrequested", "rcaccepted", "rcdeclined",
-          "rcenabled", "agentaction", "message"]
+          "rcenabled", "agentaction", "message", "screenshare"]
 
 RECORDER = """<script>
 window.coviewEvents = [];

@@ -10,6 +10,7 @@ await esbuild.build({
     "visitor-record": "src/visitor/record-entry.js",
     invoke: "src/visitor/invoke-entry.js",
     viewer: "src/viewer/main.js",
+    childview: "src/childview/main.js",
   },
   bundle: true,
   format: "iife",

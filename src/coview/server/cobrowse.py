@@ -7,6 +7,9 @@
   page. Its Content-Security-Policy runs only Coview's own script and loads styles, images,
   fonts and media only from the group's trusted origins; the replay frame inside it inherits
   the policy and is sandboxed without scripts besides.
+- ``GET /viewer/child?group_id=N``: the page that shows an agent's video or screen (a child
+  session) inside the visitor's page. Only the group's trusted origins may frame it; it runs
+  only Coview's own script and connects only to this server.
 """
 
 from __future__ import annotations
@@ -111,4 +114,41 @@ async def viewer_page(request: Request,
     return HTMLResponse(VIEWER_PAGE, headers={
         "content-security-policy": viewer_csp(config.trusted_origins),
         "x-frame-options": "SAMEORIGIN", "cache-control": "no-store",
+    })
+
+
+CHILD_VIEWER_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Coview agent view</title>
+  <link rel="stylesheet" href="/coview/childview.css">
+</head>
+<body>
+  <canvas id="picture" data-testid="child-picture" data-frames="0"></canvas>
+  <p id="status" data-testid="child-status" role="status">Connecting…</p>
+  <script src="/coview/childview.js"></script>
+</body>
+</html>
+"""
+
+
+def child_viewer_csp(trusted_origins: list[str]) -> str:
+    """The child viewer's policy: our script and styles, pictures from blobs, sockets to this
+    server only; framed by the server's own pages and the group's trusted origins."""
+    hosts = "".join(f" {origin}" for origin in trusted_origins)
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+        f"frame-ancestors 'self'{hosts}"
+    )
+
+
+@viewer_router.get("/viewer/child")
+async def child_viewer_page(request: Request,
+                            group_id: Annotated[int, Query(ge=1, le=2**31 - 1)]) -> HTMLResponse:
+    config = await _settings(request, group_id)
+    return HTMLResponse(CHILD_VIEWER_PAGE, headers={
+        "content-security-policy": child_viewer_csp(config.trusted_origins),
+        "cache-control": "no-store",
     })

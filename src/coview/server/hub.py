@@ -133,6 +133,7 @@ class LiveSession:
     presence_start: bool = False
     parent_id: str = ""  # a child session: its parent's session ID
     join_token: str = ""  # a child session: the visitor's one-time invitation
+    host_num: int = 0  # a child session: its host agent's number in the parent session
     children: dict[str, LiveSession] = field(default_factory=dict)  # by session type
     # Cobrowse: the log items since the page's latest full snapshot, for late agents.
     page: list[bytes] = field(default_factory=list)
@@ -174,7 +175,7 @@ class LiveSession:
         host = self.visitor.agent
         return {"t": "child", "action": "started", "key": self.session.key,
                 "session_type": self.session.session_type, "group_id": self.session.group_id,
-                "username": host.username if host else "",
+                "agentnum": self.host_num, "username": host.username if host else "",
                 "name": host.display_name if host else ""}
 
 
@@ -472,8 +473,9 @@ class SessionHub:
                        if live.session.call_id == hello.main_call_id
                        and live.session.group_id == principal.group_id
                        and not live.parent_id and not live.session.ended), None)
-        if parent is None or not any(p.agent is not None and p.agent.agent_id == agent.agent_id
-                                     for p in parent.agents.values()):
+        host_num = next((p.num for p in (parent.agents.values() if parent else ())
+                         if p.agent is not None and p.agent.agent_id == agent.agent_id), None)
+        if parent is None or host_num is None:
             raise Refusal("you are in no running session with this call ID", code="not_found")
         rule = CHILD_TYPES.get(hello.session_type)
         if rule is None:
@@ -511,7 +513,7 @@ class SessionHub:
             to_agents=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
             to_visitor=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
             visitor_info=dict(parent.visitor_info), parent_id=parent.session.session_id,
-            join_token=secrets.token_urlsafe(24))
+            join_token=secrets.token_urlsafe(24), host_num=host_num)
         self.sessions[session_id] = live
         parent.children[hello.session_type] = live
         await self.svc.audit(group_id, AuditAction.SESSION_START, actor=agent.username,
@@ -530,7 +532,11 @@ class SessionHub:
         return Attachment(live, live.visitor)
 
     async def _view(self, conn: Conn, hello: JoinHello) -> Attachment:
-        """The visitor's SDK takes up its invitation to a child session (once)."""
+        """The visitor takes up its invitation to a child session (each token once).
+
+        A browser visitor's new page (or tab) gets a fresh token with its welcome and takes
+        the viewer's seat over from the page it left, as a resume would.
+        """
         holder = await self.svc.bus.holder(f"key:{hello.group_id}:{hello.key}")
         live = self.sessions.get(holder) if holder else None
         if (live is None or not live.parent_id or not live.join_token
@@ -538,12 +544,29 @@ class SessionHub:
             raise Refusal("there is no child session to view with this key and token",
                           code="not_found")
         live.join_token = ""
+        viewer = next(iter(live.agents.values()), None)
+        if viewer is not None:
+            if viewer.conn is not None:
+                old, viewer.conn = viewer.conn, None
+                old.outbound.put_reliable(encode_frame({"t": "replaced"}))
+                old.outbound.close()
+                old.close()
+            return self._seat(live, conn, viewer.num, None)
         try:
             seat = live.session.join(Seat(0, AgentId(0), "", live.visitor_info.get("name", ""),
                                           "", "visitor", frozenset()))
         except (SessionFull, SessionEnded) as exc:
             raise Refusal(exc.message, code=exc.code) from None
         return self._seat(live, conn, seat.num, None)
+
+    def _invitations(self, live: LiveSession) -> list[dict[str, Any]]:
+        """The running child sessions of a visitor's session, each with a fresh join token
+        (the welcome of a new page: its viewer replaces the one the old page had)."""
+        invitations = []
+        for child in live.children.values():
+            child.join_token = secrets.token_urlsafe(24)
+            invitations.append({**child.notice(), "join_token": child.join_token})
+        return invitations
 
     async def _resume(self, conn: Conn, hello: ResumeHello) -> Attachment:
         live = self.sessions.get(hello.session_id)
@@ -566,12 +589,15 @@ class SessionHub:
         party.conn, party.lost_at = conn, None
         log_ = live.to_visitor if party.num == 0 else live.to_agents
         resumed = log_.can_replay_after(hello.a)
+        state = live.state()
+        if party.num == 0 and live.children:
+            state["children"] = self._invitations(live)
         conn.outbound.put_reliable(encode_frame({
             "t": "welcome", "session_id": live.session.session_id,
             "call_id": live.session.call_id, "key": live.session.key, "num": party.num,
             "resumed": resumed, "a": party.inbox.last, "downlink_last": log_.last_seq,
             "reconnect_window": live.settings.reconnect_window_seconds,
-            "state": live.state(),
+            "state": state,
         }))
         if resumed:
             for _, item in log_.after(hello.a):

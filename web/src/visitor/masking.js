@@ -5,9 +5,11 @@
 //   password" toggle turns them into text fields;
 // - the group's masking selectors and data-coview-mask mask text and values of the matched
 //   elements and everything inside them;
-// - data-coview-block elements are never captured (an empty box of the same size).
+// - data-coview-block elements are never captured (an empty box of the same size), nor are
+//   the frames that show the agent's video or screen (their addresses carry join tokens).
 export const MASK = "******";
-export const BLOCK_SELECTOR = "[data-coview-block]";
+export const BLOCK_SELECTOR =
+  "[data-coview-block], #coview_agentvideo, #coview_screenshare, [data-coview-child]";
 const UNMASK = "[data-coview-unmask]";
 const FIELD_TYPES = ["text", "password", "hidden", "email", "number", "search", "tel", "url",
   "date", "datetime-local", "month", "time", "week", "color", "range", "textarea", "select"];

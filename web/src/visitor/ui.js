@@ -108,6 +108,20 @@ export class DefaultUI {
     if (this.accessible && this.live) this.live.textContent = text;
   }
 
+  // The default frame for an agent's video or screen: floating at the bottom left.
+  childFrame(view, sessionType) {
+    if (!document.body) return null;
+    const [width, height] = sessionType === "showback" ? [480, 300] : [320, 240];
+    const frame = el("iframe", { "data-coview-ui": "", "data-coview-child": view, testid: view,
+      title: sessionType === "showback" ? "The agent's screen" : "The agent's video",
+      referrerpolicy: "no-referrer", style: {
+        position: "fixed", left: sessionType === "showback" ? "344px" : "12px", bottom: "12px", width: `${width}px`,
+        height: `${height}px`, border: "1px solid #666", borderRadius: "6px",
+        background: "#111", zIndex: "2147483647", boxShadow: "0 2px 8px rgba(0,0,0,.25)" } });
+    document.body.append(frame);
+    return frame;
+  }
+
   // The agent's gesture: a ring (spot) or a path (line) in page coordinates, for 3 seconds.
   outline(kind, points) {
     if (!document.body || !points.length) return;

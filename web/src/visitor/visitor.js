@@ -2,6 +2,7 @@
 // or continues the session, records the page under the masking rules, and turns what agents
 // do into the seed's events.
 import { Connection, sessionUrl } from "../shared/protocol.js";
+import { ChildViews } from "./children.js";
 import { Emitter } from "./emitter.js";
 import { SessionStore } from "./store.js";
 import { DefaultUI } from "./ui.js";
@@ -44,6 +45,7 @@ export class Visitor {
     this.dormant = false; // the session goes on in another tab
     this.configPromise = null;
     this.recordPromise = null;
+    this.children = new ChildViews(options, (name, detail) => this.emit(name, detail), this.ui);
     if (this.ui) {
       this.ui.onPause = () => this.pause(!(this.state && this.state.paused));
       this.ui.onStop = () => this.stopSession();
@@ -285,6 +287,8 @@ export class Visitor {
     this.emit("agents", agentList(s.guests));
     this.showUI();
     if (this.ui) this.ui.setControl(s.rc);
+    // Agent video or showback running: this page shows it (a page already showing it skips).
+    for (const child of st.children || []) this.children.show(child, "continued");
     this.startRecording();
   }
 
@@ -339,6 +343,7 @@ export class Visitor {
     // Another tab of the site took the session: this one waits, and takes it back on focus.
     if (this.recorder) this.recorder.stop();
     this.recorder = null;
+    this.children.endAll();
     this.saveProgress();
     this.conn = null;
     this.state = null;
@@ -366,6 +371,7 @@ export class Visitor {
     s.ended = true;
     if (this.recorder) this.recorder.stop();
     this.recorder = null;
+    this.children.endAll();
     if (this.conn) this.conn.close();
     this.conn = null;
     this.store.clear(reason);
@@ -423,6 +429,10 @@ export class Visitor {
         if (this.ui) this.ui.outline(m.kind, points);
         break;
       }
+      case "child":
+        if (m.action === "started") this.children.show(m, "new");
+        else if (m.action === "ended") this.children.end(String(m.key || ""));
+        break;
       case "message":
         this.emit("message", { properties: m.properties || {}, agent: this.agentOf(from) });
         break;
