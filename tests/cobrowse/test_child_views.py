@@ -25,7 +25,9 @@ PICTURE_SPREAD = """() => {
   if (!canvas.width) return 0;
   const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
   let sum = 0, sum2 = 0, n = 0;
-  for (let i = 0; i < data.length; i += 4 * 97) { sum += data[i + 1]; sum2 += data[i + 1] ** 2; n++; }
+  for (let i = 0; i < data.length; i += 4 * 97) {
+    sum += data[i + 1]; sum2 += data[i + 1] ** 2; n++;
+  }
   return Math.sqrt(sum2 / n - (sum / n) ** 2);
 }"""
 
