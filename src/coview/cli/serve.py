@@ -17,6 +17,7 @@ from coview.server.config import ServerConfig, load_config
 from coview.server.demo import DemoAccount, ensure_demo
 from coview.server.hub import SessionHub
 from coview.server.logs import configure_logging
+from coview.server.session_protocol import websocket_protocol_for
 from coview.storage.database import Database
 
 
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         app, host=config.host, port=config.port, log_config=None,
         access_log=False, lifespan="on", timeout_graceful_shutdown=10,
         ws_max_size=16 * 1024 * 1024, server_header=False,
+        ws=websocket_protocol_for(app),  # session sockets without the ASGI path
     ), app)
     server.run()
     return 0 if server.started else 1

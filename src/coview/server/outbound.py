@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 
 class OutboundOverflow(Exception):
@@ -22,7 +22,10 @@ class OutboundOverflow(Exception):
 class Outbound:
     """The frames waiting for one connection's writer."""
 
-    def __init__(self, *, max_reliable_bytes: int, max_volatile_bytes: int) -> None:
+    def __init__(self, *, max_reliable_bytes: int, max_volatile_bytes: int,
+                 on_ready: Callable[[], None] | None = None) -> None:
+        """``on_ready``: called after each frame queued and at close, for a connection that
+        writes at once (rather than awaiting :meth:`get` in a writer task)."""
         self.max_reliable_bytes = max_reliable_bytes
         self.max_volatile_bytes = max_volatile_bytes
         self._reliable: deque[bytes] = deque()
@@ -30,6 +33,7 @@ class Outbound:
         self._volatile: OrderedDict[Hashable, bytes] = OrderedDict()
         self._volatile_bytes = 0
         self._ready = asyncio.Event()
+        self._on_ready = on_ready
         self.closed = False
 
     def put_reliable(self, frame: bytes) -> None:
@@ -39,7 +43,7 @@ class Outbound:
             raise OutboundOverflow("reader is too slow")
         self._reliable.append(frame)
         self._reliable_bytes += len(frame)
-        self._ready.set()
+        self._wake()
 
     def put_volatile(self, slot: Hashable, frame: bytes, *, replaces_all: bool = False) -> None:
         """Queue a volatile frame for ``slot``, replacing one waiting there (or every one)."""
@@ -56,7 +60,12 @@ class Outbound:
         while self._volatile_bytes > self.max_volatile_bytes and len(self._volatile) > 1:
             _, dropped = self._volatile.popitem(last=False)
             self._volatile_bytes -= len(dropped)
-        self._ready.set()
+        self._wake()
+
+    @property
+    def reliable_waiting(self) -> bool:
+        """Whether a reliable frame waits to be written."""
+        return bool(self._reliable)
 
     def clear_volatile(self) -> None:
         self._volatile.clear()
@@ -88,4 +97,9 @@ class Outbound:
     def close(self) -> None:
         """No more frames; the writer finishes what is queued, then stops."""
         self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
         self._ready.set()
+        if self._on_ready is not None:
+            self._on_ready()

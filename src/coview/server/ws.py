@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from coview.errors import CoviewError
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, encode_frame
-from coview.server.hub import Attachment, SessionHub
+from coview.server.hub import Attachment, Conn, SessionHub
 from coview.server.outbound import Outbound
 from coview.server.presence import PresenceClosed, PresenceService
 from coview.server.services import Services
@@ -54,12 +55,17 @@ class WebSocketConn:
 async def origin_allowed(websocket: WebSocket, svc: Services) -> bool:
     """Browsers send Origin: allow the server's own pages, and a group's trusted origins
     when the URL names the group (``?group_id=``); native clients send none."""
-    origin = websocket.headers.get("origin")
+    return await origin_allowed_for(svc, websocket.headers.get("origin"),
+                                    websocket.headers.get("host", ""),
+                                    websocket.query_params.get("group_id", ""))
+
+
+async def origin_allowed_for(svc: Services, origin: str | None, host: str, group: str) -> bool:
+    """:func:`origin_allowed` from the handshake's Origin and Host and the URL's group_id."""
     if origin is None:
         return True
-    if origin.split("://", 1)[-1] == websocket.headers.get("host", ""):
+    if origin.split("://", 1)[-1] == host:
         return True
-    group = websocket.query_params.get("group_id", "")
     if not group.isdigit() or not 1 <= int(group) <= 2**31 - 1:
         return False
     try:
@@ -81,19 +87,40 @@ async def _accepted(websocket: WebSocket, svc: Services) -> bool:
 
 
 async def session_socket(websocket: WebSocket) -> None:
-    """Serve one session connection."""
+    """Serve one session connection (through the ASGI stack)."""
     hub: SessionHub = websocket.app.state.hub
     if not await _accepted(websocket, hub.svc):
         return
     conn = WebSocketConn(websocket)
     writer = asyncio.create_task(conn.write_forever())
+
+    async def receive() -> bytes:
+        try:
+            return await _receive_bytes(websocket)
+        except WebSocketDisconnect:
+            raise Disconnected from None
+
+    try:
+        await serve_session(hub, conn, receive)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer, 5)
+
+
+class Disconnected(Exception):
+    """The client's socket closed."""
+
+
+async def serve_session(hub: SessionHub, conn: Conn,
+                        receive: Callable[[], Awaitable[bytes]]) -> None:
+    """Attach a connection by its first frame, then route its frames until it closes."""
     attachment: Attachment | None = None
     try:
-        first = await asyncio.wait_for(_receive_bytes(websocket), HANDSHAKE_TIMEOUT)
+        first = await asyncio.wait_for(receive(), HANDSHAKE_TIMEOUT)
         attachment = await hub.open(conn, first)
         while attachment is not None and not conn.outbound.closed:
-            await hub.receive(attachment, await _receive_bytes(websocket))
-    except (WebSocketDisconnect, TimeoutError):
+            await hub.receive(attachment, await receive())
+    except (Disconnected, TimeoutError):
         pass
     except ProtocolError as exc:
         log.info("protocol error", extra={"fields": {"code": exc.code, "error": exc.message}})
@@ -103,8 +130,6 @@ async def session_socket(websocket: WebSocket) -> None:
         if attachment is not None:
             await hub.lost(attachment, conn)
         conn.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer, 5)
 
 
 async def presence_socket(websocket: WebSocket) -> None:
