@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from coview.protocol.frames import MAX_HEADER_BYTES, ProtocolError, decode_frame, encode_frame
+from coview.protocol.frames import (
+    MAX_HEADER_BYTES,
+    ProtocolError,
+    decode_frame,
+    encode_frame,
+    encode_relayed,
+)
 
 
 def test_round_trip_keeps_payload_bytes() -> None:
@@ -32,3 +40,10 @@ def test_bounds() -> None:
         decode_frame(encode_frame({"t": "x"}, b"a" * 100), max_bytes=50)
     with pytest.raises(ProtocolError):
         encode_frame({"t": "x", "pad": "a" * MAX_HEADER_BYTES})
+
+
+@given(st.integers(min_value=0, max_value=2**53), st.integers(min_value=-1, max_value=10**6),
+       st.binary(max_size=64))
+def test_relayed_wrapper_is_the_json_frame(seq: int, sender: int, inner: bytes) -> None:
+    assert encode_relayed(seq, sender, inner) == encode_frame(
+        {"t": "r", "s": seq, "from": sender}, inner)

@@ -42,7 +42,13 @@ from coview.domain.throttle import JOIN_POLICY, Throttle
 from coview.domain.tokens import read_visitor_token
 from coview.errors import AuthenticationFailed, CoviewError, Throttled
 from coview.ids import AgentId, GroupId
-from coview.protocol.frames import Frame, ProtocolError, decode_frame, encode_frame
+from coview.protocol.frames import (
+    Frame,
+    ProtocolError,
+    decode_frame,
+    encode_frame,
+    encode_relayed,
+)
 from coview.protocol.handshake import (
     HostHello,
     JoinHello,
@@ -88,6 +94,7 @@ CHILD_TYPES: dict[str, tuple[Privilege, str]] = {
     "showback": (Privilege.SHOW, "showback_enabled"),
 }
 CHILD_JOIN_TIMEOUT = 60.0  # a child session nobody views in this time ends (TIMED_OUT)
+ACK_DELAY = 0.01  # seconds an acknowledgement waits to cover what arrives after
 
 
 class Conn(Protocol):
@@ -112,6 +119,7 @@ class Party:
     lost_at: float | None = None
     num: int = 0  # 0: the visitor
     agent: Agent | None = None
+    ack_timer: asyncio.TimerHandle | None = None  # an acknowledgement on its way
 
 
 @dataclass(eq=False)
@@ -630,15 +638,14 @@ class SessionHub:
             raise ProtocolError(f"unexpected reliable {frame.type!r}")
         if not party.inbox.accept(seq):
             return
-        # Relay first, acknowledge after: the readers' writers are woken before the
-        # sender's, so an acknowledgement never delays what is relayed.
         if att.is_visitor:
             await self._from_visitor(live, frame, data)
         else:
             await self._from_agent(live, party, frame, data)
-        conn = party.conn
-        if conn is not None and not conn.outbound.closed:
-            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": seq}))
+        # Acknowledged a little later, once for all that arrived meanwhile: a busy sender
+        # (a page's burst of changes) gets one acknowledgement, not one per message.
+        if party.ack_timer is None:
+            party.ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._ack, party)
 
     def _relay_volatile(self, live: LiveSession, att: Attachment, frame: Frame,
                         data: bytes) -> None:
@@ -727,6 +734,12 @@ class SessionHub:
             # Other agents see what their colleagues do in the session too.
             self._publish_raw(live, to_agents=True, inner=data, sender=party.num)
 
+    def _ack(self, party: Party) -> None:
+        party.ack_timer = None
+        conn = party.conn
+        if conn is not None and not conn.outbound.closed:
+            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": party.inbox.last}))
+
     def _send_to(self, party: Party, header: dict[str, Any]) -> None:
         """Tell one party something now (not logged: it is not replayed after a resume)."""
         if party.conn is not None:
@@ -755,7 +768,7 @@ class SessionHub:
         """Append a message once to a direction's log and queue it for each reader."""
         log_ = live.to_agents if to_agents else live.to_visitor
         seq = log_.last_seq + 1
-        wrapped = encode_frame({"t": "r", "s": seq, "from": sender}, inner)
+        wrapped = encode_relayed(seq, sender, inner)
         log_.append(wrapped)
         readers = list(live.agents.values()) if to_agents else [live.visitor]
         for party in readers:
