@@ -43,6 +43,16 @@ def test_a_fragmented_hello_then_a_text_frame(server: Server) -> None:
     assert run_async(go()) == ("welcome", "frames are binary messages", 1000)
 
 
+def test_compression_is_negotiated(server: Server) -> None:
+    """Page events are text: a client offering permessage-deflate gets it."""
+    async def go() -> tuple[str, list[str]]:
+        async with connect(url(server)) as ws:  # offers permessage-deflate
+            await ws.send(START)
+            welcome = decode_frame(bytes(await ws.recv()), max_bytes=1 << 20)  # type: ignore[arg-type]
+            return welcome.type, [e.name for e in ws.protocol.extensions]
+    assert run_async(go()) == ("welcome", ["permessage-deflate"])
+
+
 def test_an_oversized_message_closes_with_1009(server: Server) -> None:
     async def go() -> int | None:
         async with connect(url(server), compression=None, max_size=None) as ws:

@@ -80,19 +80,30 @@ async def get_config(group_id: GroupIdPath, request: Request,
     return config
 
 
-VIEWER_PAGE = """<!doctype html>
+def _page(title: str, asset: str, body: str) -> str:
+    """A page of ours: its stylesheet and script are ``/coview/<asset>.css`` and ``.js``."""
+    return f"""<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>Coview page viewer</title>
-  <link rel="stylesheet" href="/coview/viewer.css">
+  <title>{title}</title>
+  <link rel="stylesheet" href="/coview/{asset}.css">
 </head>
 <body>
-  <div id="stage" data-testid="viewer-stage"></div>
-  <script src="/coview/viewer.js"></script>
+  {body}
+  <script src="/coview/{asset}.js"></script>
 </body>
 </html>
 """
+
+
+VIEWER_PAGE = _page("Coview page viewer", "viewer",
+                    '<div id="stage" data-testid="viewer-stage"></div>')
+CHILD_VIEWER_PAGE = _page(
+    "Coview agent view", "childview",
+    '<canvas id="picture" data-testid="child-picture" data-frames="0"></canvas>\n  '
+    '<p id="status" data-testid="child-status" role="status">Connecting…</p>')
+GroupIdQuery = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
 def viewer_csp(trusted_origins: list[str]) -> str:
@@ -107,32 +118,6 @@ def viewer_csp(trusted_origins: list[str]) -> str:
     )
 
 
-@viewer_router.get("/viewer/cobrowse")
-async def viewer_page(request: Request,
-                      group_id: Annotated[int, Query(ge=1, le=2**31 - 1)]) -> HTMLResponse:
-    config = await _settings(request, group_id)
-    return HTMLResponse(VIEWER_PAGE, headers={
-        "content-security-policy": viewer_csp(config.trusted_origins),
-        "x-frame-options": "SAMEORIGIN", "cache-control": "no-store",
-    })
-
-
-CHILD_VIEWER_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Coview agent view</title>
-  <link rel="stylesheet" href="/coview/childview.css">
-</head>
-<body>
-  <canvas id="picture" data-testid="child-picture" data-frames="0"></canvas>
-  <p id="status" data-testid="child-status" role="status">Connecting…</p>
-  <script src="/coview/childview.js"></script>
-</body>
-</html>
-"""
-
-
 def child_viewer_csp(trusted_origins: list[str]) -> str:
     """The child viewer's policy: our script and styles, pictures from blobs, sockets to this
     server only; framed by the server's own pages and the group's trusted origins."""
@@ -144,9 +129,17 @@ def child_viewer_csp(trusted_origins: list[str]) -> str:
     )
 
 
+@viewer_router.get("/viewer/cobrowse")
+async def viewer_page(request: Request, group_id: GroupIdQuery) -> HTMLResponse:
+    config = await _settings(request, group_id)
+    return HTMLResponse(VIEWER_PAGE, headers={
+        "content-security-policy": viewer_csp(config.trusted_origins),
+        "x-frame-options": "SAMEORIGIN", "cache-control": "no-store",
+    })
+
+
 @viewer_router.get("/viewer/child")
-async def child_viewer_page(request: Request,
-                            group_id: Annotated[int, Query(ge=1, le=2**31 - 1)]) -> HTMLResponse:
+async def child_viewer_page(request: Request, group_id: GroupIdQuery) -> HTMLResponse:
     config = await _settings(request, group_id)
     return HTMLResponse(CHILD_VIEWER_PAGE, headers={
         "content-security-policy": child_viewer_csp(config.trusted_origins),

@@ -26,6 +26,7 @@ from uvicorn.config import WS_PROTOCOLS, Config
 from uvicorn.importer import import_from_string
 from uvicorn.server import ServerState
 from websockets.exceptions import InvalidState
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -67,7 +68,10 @@ class SessionProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.delegate: asyncio.Protocol | None = None
         self.raw = bytearray()  # the handshake's bytes, for a delegate
-        self.ws = ServerProtocol(max_size=MAX_MESSAGE)
+        # Compression as uvicorn offers it (page events are text that compresses well).
+        self.ws = ServerProtocol(max_size=MAX_MESSAGE, extensions=[ServerPerMessageDeflateFactory(
+            server_max_window_bits=12, client_max_window_bits=12,
+            compress_settings={"memLevel": 5})] if config.ws_per_message_deflate else None)
         self.conn: SocketConn | None = None
         self.inbox: deque[bytes | Exception] = deque()
         self.inbox_bytes = 0
