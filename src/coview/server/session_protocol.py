@@ -79,6 +79,7 @@ class SessionProtocol(asyncio.Protocol):
         self.read_paused = False
         self.fragments: list[bytes] = []
         self.lost = False
+        self.broken = False  # the peer sent what WebSocket does not allow
         self.ping_timer: asyncio.TimerHandle | None = None
         self.pong_timer: asyncio.TimerHandle | None = None
         self.close_timer: asyncio.TimerHandle | None = None
@@ -102,8 +103,10 @@ class SessionProtocol(asyncio.Protocol):
                     return
             elif isinstance(event, Frame):
                 self._frame(event)
-        if self.ws.parser_exc is not None:
-            self._put(ProtocolError("invalid WebSocket data"))
+        if self.ws.parser_exc is not None and not self.broken:
+            # websockets has sent the close frame (1002, or 1009 for a message too large).
+            self.broken = True
+            self._put(ProtocolError(f"invalid WebSocket data: {self.ws.parser_exc}"))
         self.send_pending()
         if self.ws.close_expected() and self.transport is not None:
             self.close_soon()
