@@ -23,10 +23,16 @@ class ProtocolError(CoviewError):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A decoded frame."""
+    """A decoded frame. The payload is cut from the frame's bytes only when asked for: a relay
+    forwards whole frames and never copies their payloads (a page snapshot can be megabytes)."""
 
     header: dict[str, Any]
-    payload: bytes = field(default=b"", repr=False)
+    data: bytes = field(default=b"", repr=False)  # the whole frame
+    offset: int = 0  # where the payload starts in ``data``
+
+    @property
+    def payload(self) -> bytes:
+        return self.data[self.offset:]
 
     @property
     def type(self) -> str:
@@ -64,5 +70,5 @@ def decode_frame(data: bytes, *, max_bytes: int) -> Frame:
         raise ProtocolError("frame header is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("t"), str):
         raise ProtocolError("frame header is not an object with a string 't'")
-    return Frame(header, bytes(data[2 + size:]))
+    return Frame(header, data if isinstance(data, bytes) else bytes(data), 2 + size)
 
