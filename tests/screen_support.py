@@ -372,6 +372,24 @@ def coview_share(server: Server, display: str, *args: str) -> subprocess.Popen[s
         env={**os.environ, "DISPLAY": display})
 
 
+@contextlib.contextmanager
+def running(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Kill ``process`` on the way out if it is still running (a test failed midway)."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def exit_output(process: subprocess.Popen[str]) -> str:
+    """Wait for ``process`` to exit by itself; assert it exited 0; return its remaining output."""
+    rest, errors = process.communicate(timeout=20)
+    assert process.returncode == 0, errors
+    return rest
+
+
 def read_until(process: subprocess.Popen[str], prefix: str) -> str:
     """Read the process's output up to the first line starting with ``prefix``; return it."""
     assert process.stdout is not None

@@ -29,9 +29,11 @@ from tests.screen_support import (
     console_sign_in,
     coview_share,
     ended,
+    exit_output,
     make_visitor,
     new_group,
     read_until,
+    running,
 )
 
 pytestmark = pytest.mark.e2e
@@ -334,21 +336,15 @@ def test_the_console_lists_online_visitors_and_connects_with_one_click(
 def test_coview_share_presence_waits_online_and_accepts(server: Server, display: str) -> None:
     """``coview share --presence --accept`` shows online, takes an agent's one-click request
     and shares under the visitor ID; the agent joins by itself."""
-    process = coview_share(server, display, "--visitor-id", "cli-cust", "--presence",
-                           "--accept")
-    try:
+    with running(coview_share(server, display, "--visitor-id", "cli-cust", "--presence",
+                              "--accept")) as process:
         assert read_until(process, "Online as").startswith("Online as cli-cust")
         agent = coview.Agent(server.base_url, group_id=GROUP, username="demo",
                              password=server.demo_password)
         session = agent.start_one_click("cli-cust", timeout=30)
         session.wait_until(lambda s: s.tiles_applied > 0, what="the shared screen")
         session.end()
-        rest, errors = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, errors
+        rest = exit_output(process)
     assert "CONNECTED_TO_SESSION" in rest
     assert "sessionkey=cli-cust" in rest
 

@@ -33,11 +33,13 @@ from tests.screen_support import (
     console_join,
     coview_share,
     ended,
+    exit_output,
     make_visitor,
     mean_difference,
     new_group,
     read_until,
     real_screen,
+    running,
     started,
 )
 
@@ -418,8 +420,7 @@ def test_the_tunnel_when_websockets_are_refused(server: Server, board: Board,
 def test_coview_share_command(server: Server, board: Board, display: str) -> None:
     """``coview share`` prints the key, an agent joins and sees the screen, and when the agent
     ends the session the command prints the end and exits 0."""
-    process = coview_share(server, display, "--key", "cli-1")
-    try:
+    with running(coview_share(server, display, "--key", "cli-1")) as process:
         assert read_until(process, "Session key:").startswith("Session key: cli-1")
         session = coview.Agent(server.base_url, group_id=GROUP, username="demo",
                                password=server.demo_password).join("cli-1")
@@ -428,12 +429,7 @@ def test_coview_share_command(server: Server, board: Board, display: str) -> Non
             and mean_difference(np.asarray(s.screen()), real_screen()) < 3,
             what="the shared screen")
         session.end()
-        rest, errors = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, errors
+        rest = exit_output(process)
     assert "GUEST_COUNT_CHANGE count=1" in rest
     assert f"SESSION_ENDED reason={SessionEndReason.OTHER_SIDE.value}" in rest
 
