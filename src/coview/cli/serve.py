@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from coview.errors import InvalidInput
 from coview.server.app import create_app
 from coview.server.config import ServerConfig, load_config
 from coview.server.demo import DemoAccount, ensure_demo
@@ -26,7 +25,9 @@ class _Server(uvicorn.Server):
 
     Live sessions end (reason ERROR, told to every client) before uvicorn closes connections:
     a client told nothing would wait out its reconnect window for sessions this process no
-    longer holds. And uvicorn re-raises the signal once it has shut down, which makes the
+    longer holds. Scaled out (``--redis-url``) they are handed off instead: the process says it
+    is gone, and its clients resume on the other processes, which take the sessions over.
+    And uvicorn re-raises the signal once it has shut down, which makes the
     process end "killed by signal" although it stopped cleanly; service managers and scripts
     read that as a failure, so the signal is not re-raised.
     """
@@ -38,7 +39,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         hub: SessionHub | None = getattr(self.coview_app.state, "hub", None)
         if hub is not None:
-            await hub.end_all("the server is stopping")
+            await hub.hand_off()
         await super().shutdown(sockets)
 
     @contextlib.contextmanager
@@ -74,9 +75,6 @@ def run(args: argparse.Namespace) -> int:
         "database_url": args.database_url, "redis_url": args.redis_url, "demo": args.demo,
         "presence_port": args.presence_port, "presence_url": args.presence_url,
     })
-    if config.redis_url:
-        raise InvalidInput("--redis-url: the Redis bus is not available in this release; "
-                           "run one process with the in-process bus")
     if not config.database_url:
         config.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)

@@ -103,6 +103,12 @@ class SessionLog:
             self._bytes -= len(old)
         return self.last_seq
 
+    def restore(self, items: list[tuple[int, bytes]]) -> None:
+        """Hold ``items`` (numbered, in order) as the log another process kept held them."""
+        self._items = deque(items)
+        self._bytes = sum(len(item) for _, item in items)
+        self.last_seq = items[-1][0] if items else 0
+
     @property
     def first_seq(self) -> int:
         """The oldest number still held (last_seq + 1 when empty)."""

@@ -12,7 +12,9 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from coview import __version__
+from coview.bus.base import Bus
 from coview.bus.memory import MemoryBus
+from coview.bus.redis import RedisBus
 from coview.server import cobrowse
 from coview.server.api import (
     agents,
@@ -25,6 +27,7 @@ from coview.server.api import (
     webhooks,
 )
 from coview.server.api.models import ERROR_RESPONSES
+from coview.server.cluster import Cluster
 from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
 from coview.server.group_cache import GroupCache
@@ -34,6 +37,7 @@ from coview.server.metrics import Metrics
 from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
 from coview.server.presence import PresenceService
 from coview.server.presence_listener import start_presence_listener
+from coview.server.remote import Link
 from coview.server.services import TOKEN_SECRET_NAME, Services
 from coview.server.tunnel import MAX_SEND_BODY, Tunnels
 from coview.server.tunnel import router as tunnel_router
@@ -53,8 +57,12 @@ async def open_services(config: ServerConfig, metrics: Metrics) -> Services:
     secret = config.secret_key or await database.server_secret(
         TOKEN_SECRET_NAME, secrets.token_urlsafe(48)
     )
-    bus = MemoryBus()
-    await bus.start()
+    bus: Bus = RedisBus(config.redis_url) if config.redis_url else MemoryBus()
+    try:
+        await bus.start()
+    except BaseException:
+        await database.close()
+        raise
     return Services(config=config, database=database, bus=bus, token_secret=secret,
                     metrics=metrics)
 
@@ -77,8 +85,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         if config.presence_port is not None:
             listener = await start_presence_listener(presence_service, config.host,
                                                      config.presence_port)
-        hub = SessionHub(svc, presence=presence_service, webhooks=hooks)
+        cluster = Cluster(config.redis_url) if config.redis_url else None
+        hub = SessionHub(svc, presence=presence_service, webhooks=hooks, cluster=cluster)
         app.state.hub = hub
+        link = Link(hub, cluster) if cluster is not None else None
+        if cluster is not None:
+            await cluster.start()
         await hub.start()
         tunnels = Tunnels(hub)
         app.state.tunnels = tunnels
@@ -92,6 +104,10 @@ def create_app(config: ServerConfig) -> FastAPI:
                 await listener.wait_closed()
             await tunnels.close()
             await hub.close()
+            if link is not None:
+                await link.close()
+            if cluster is not None:
+                await cluster.close()
             await presence_service.close()
             await hooks.close()
             await svc.bus.close()

@@ -91,6 +91,13 @@ def load_config(options: Mapping[str, object], environ: Mapping[str, str] | None
         raise InvalidInput(
             "database URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    redis_url = values.get("redis_url")
+    if redis_url is not None:
+        if not str(redis_url).startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidInput("Redis URL must start with redis://, rediss:// or unix://")
+        if not str(database_url or "").startswith("postgresql+asyncpg://"):
+            raise InvalidInput("several processes (a Redis URL) share one database: give a "
+                               "PostgreSQL database URL (postgresql+asyncpg://...)")
     secret = values.get("secret_key")
     if secret is not None and len(str(secret)) < 32:
         raise InvalidInput("secret key must be at least 32 characters")

@@ -22,8 +22,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from coview import __version__
 from coview.domain.agents import Agent, Privilege
@@ -40,7 +39,7 @@ from coview.domain.sessions import (
 from coview.domain.settings import DuplicateKeyPolicy, GroupSettings, SessionLimitPolicy
 from coview.domain.throttle import JOIN_POLICY, Throttle
 from coview.domain.tokens import read_visitor_token
-from coview.errors import AuthenticationFailed, CoviewError, Throttled
+from coview.errors import AuthenticationFailed, CoviewError, Throttled, Unavailable
 from coview.ids import AgentId, GroupId
 from coview.protocol.frames import (
     Frame,
@@ -50,42 +49,41 @@ from coview.protocol.frames import (
     encode_relayed,
 )
 from coview.protocol.handshake import (
+    Hello,
     HostHello,
     JoinHello,
     ResumeHello,
     StartHello,
     parse_hello,
 )
-from coview.protocol.reliability import Inbox, SessionLog
+from coview.protocol.reliability import Inbox
 from coview.protocol.version import VersionCheck, check_version, sdk_is_older
 from coview.server.auth import authenticate
-from coview.server.outbound import Outbound, OutboundOverflow
+from coview.server.cluster import MOVED, VOLATILE, Cluster, Command
+from coview.server.live import (
+    CONTROL_TYPES,
+    Attachment,
+    Conn,
+    LiveSession,
+    Party,
+    from_state,
+    new_log,
+    to_state,
+)
+from coview.server.outbound import OutboundOverflow
 from coview.server.presence import PresenceService
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
 from coview.storage.database import PRODUCTION
 
+if TYPE_CHECKING:
+    from coview.server.remote import Link
+
 log = logging.getLogger("coview.sessions")
 
 MAX_VISITOR_FRAME = 16 * 1024 * 1024
 MAX_AGENT_FRAME = 256 * 1024
-LOG_MAX_BYTES = 16 * 1024 * 1024
-LOG_MAX_ITEMS = 20_000
 PAGE_MAX_BYTES = 16 * 1024 * 1024  # a cobrowse page's latest snapshot and what followed
-
-# What each side may send after the handshake (anything else is a protocol error).
-VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "error", "info",
-                              "view", "dom", "input_refused"})
-VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
-AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture",
-                            "navigate", "pause", "rc_release"})
-# Agent messages that drive the visitor's page or screen: only under remote control.
-CONTROL_TYPES = frozenset({"input", "navigate"})
-AGENT_VOLATILE = frozenset({"ack", "pointer"})
-# In a child session: what its host (an agent) and its viewer (the visitor) may send.
-HOST_RELIABLE = frozenset({"display", "paused", "end"})
-VIEWER_RELIABLE = frozenset({"leave", "end"})
-VIEWER_VOLATILE = frozenset({"ack"})
 
 # Child session types: the agent privilege and the group setting each needs.
 CHILD_TYPES: dict[str, tuple[Privilege, str]] = {
@@ -97,118 +95,6 @@ CHILD_JOIN_TIMEOUT = 60.0  # a child session nobody views in this time ends (TIM
 ACK_DELAY = 0.01  # seconds an acknowledgement waits to cover what arrives after
 
 
-class Conn(Protocol):
-    """A client's transport as the hub sees it (a WebSocket or an HTTP tunnel)."""
-
-    outbound: Outbound
-    address: str
-    origin: str | None
-    host: str
-
-    def close(self) -> None:
-        """Close once what is queued has been written."""
-
-
-@dataclass(eq=False)
-class Party:
-    """One side of a session (the visitor, or an agent), connected or within its window."""
-
-    resume_token: str
-    conn: Conn | None = None
-    inbox: Inbox = field(default_factory=Inbox)
-    lost_at: float | None = None
-    num: int = 0  # 0: the visitor
-    agent: Agent | None = None
-    ack_timer: asyncio.TimerHandle | None = None  # an acknowledgement on its way
-
-
-@dataclass(eq=False)
-class LiveSession:
-    """A session running in this process."""
-
-    session: Session
-    settings: GroupSettings
-    visitor: Party
-    to_agents: SessionLog
-    to_visitor: SessionLog
-    agents: dict[int, Party] = field(default_factory=dict)
-    display: dict[str, Any] | None = None
-    paused: bool = False
-    rc_enabled: bool = False
-    report_errors: bool = False
-    errors: list[str] = field(default_factory=list)
-    visitor_info: dict[str, str] = field(default_factory=dict)
-    presence_start: bool = False
-    parent_id: str = ""  # a child session: its parent's session ID
-    join_token: str = ""  # a child session: the visitor's one-time invitation
-    host_num: int = 0  # a child session: its host agent's number in the parent session
-    children: dict[str, LiveSession] = field(default_factory=dict)  # by session type
-    # Cobrowse: the log items since the page's latest full snapshot, for late agents.
-    page: list[bytes] = field(default_factory=list)
-    page_bytes: int = 0
-
-    @property
-    def claim_name(self) -> str:
-        return f"key:{self.session.group_id}:{self.session.key}"
-
-    def state(self) -> dict[str, Any]:
-        """What a party joining or resyncing needs to know."""
-        return {
-            "session_type": self.session.session_type, "group_id": self.session.group_id,
-            "display": self.display, "paused": self.paused, "rc_enabled": self.rc_enabled,
-            "guests": self.guests(), "visitor_connected": self.visitor.conn is not None,
-            "visitor": self.visitor_info,
-            "features": {"remote_control": self.settings.remote_control_enabled,
-                         "agent_video": self.settings.agent_video_enabled,
-                         "showback": self.settings.showback_enabled,
-                         "gestures": self.settings.gestures_enabled},
-            "children": [child.notice() for child in self.children.values()],
-        }
-
-    def guests(self) -> dict[str, Any]:
-        agents = [
-            {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
-             "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value,
-             "guestid": p.agent.agent_id, "partnerid": self.session.group_id}
-            if p.agent is not None else
-            {"num": p.num, "username": "", "name": self.visitor_info.get("name", ""),
-             "title": "", "role": "visitor", "agentrole": "", "guestid": 0,
-             "partnerid": self.session.group_id}
-            for p in self.agents.values()
-        ]
-        return {"count": len(agents), "agents": agents}
-
-    def notice(self) -> dict[str, Any]:
-        """A child session as its parent's parties hear of it (no join token)."""
-        host = self.visitor.agent
-        return {"t": "child", "action": "started", "key": self.session.key,
-                "session_type": self.session.session_type, "group_id": self.session.group_id,
-                "agentnum": self.host_num, "username": host.username if host else "",
-                "name": host.display_name if host else ""}
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """Which party of which session a connection speaks for."""
-
-    live: LiveSession
-    party: Party
-
-    @property
-    def is_visitor(self) -> bool:
-        """The party whose picture the session shows (a child session's host agent)."""
-        return self.party.num == 0
-
-    def allowed(self) -> tuple[frozenset[str], frozenset[str]]:
-        """The reliable and volatile message types this party may send."""
-        if self.is_visitor:
-            return (HOST_RELIABLE if self.live.parent_id else VISITOR_RELIABLE,
-                    VISITOR_VOLATILE)
-        if self.party.agent is None:
-            return VIEWER_RELIABLE, VIEWER_VOLATILE
-        return AGENT_RELIABLE, AGENT_VOLATILE
-
-
 class Refusal(CoviewError):
     """A start, join or resume that the hub refuses; ``code`` goes to the client."""
 
@@ -218,8 +104,10 @@ class SessionHub:
 
     def __init__(self, services: Services, *, clock: Callable[[], float] = time.monotonic,
                  tick_seconds: float = 0.25, presence: PresenceService | None = None,
-                 webhooks: Webhooks | None = None) -> None:
+                 webhooks: Webhooks | None = None, cluster: Cluster | None = None) -> None:
         self.svc = services
+        self.cluster = cluster
+        self.link: Link | None = None  # set when scaled out: forwards clients to owners
         self.presence = presence
         self.webhooks = webhooks
         self.clock = clock
@@ -228,6 +116,7 @@ class SessionHub:
         self.ended: OrderedDict[str, str] = OrderedDict()
         self.join_throttle = Throttle(services.bus, JOIN_POLICY)
         self._ticker: asyncio.Task[None] | None = None
+        self._ticks = 0
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -256,6 +145,12 @@ class SessionHub:
 
     async def tick(self) -> None:
         """End sessions whose no-agent timeout or reconnect windows have passed."""
+        self._ticks += 1
+        if self.cluster is not None and self._ticks % 4 == 0 and not self.cluster.broken:
+            await self._adopt_orphans()
+            if self.link is not None:
+                with contextlib.suppress(Unavailable):
+                    await self.link.tick()
         now = self.clock()
         for live in list(self.sessions.values()):
             if live.session.check_timeout(now):
@@ -292,6 +187,12 @@ class SessionHub:
                 attachment = await self._resume(conn, hello)
         except (Refusal, ProtocolError, AuthenticationFailed, Throttled) as exc:
             self._refuse(conn, exc.code, exc.message)
+            return None
+        except Unavailable as exc:
+            if isinstance(hello, ResumeHello):
+                conn.close()  # no refusal: the client comes back within its window
+            else:
+                self._refuse(conn, "unavailable", exc.message)
             return None
         client = getattr(hello, "client", "")
         if verdict is VersionCheck.UPGRADE_AVAILABLE or sdk_is_older(client, __version__):
@@ -358,12 +259,12 @@ class SessionHub:
         live = LiveSession(
             session=session, settings=settings,
             visitor=Party(resume_token=secrets.token_urlsafe(24), conn=conn),
-            to_agents=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
-            to_visitor=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
+            to_agents=new_log(), to_visitor=new_log(),
             paused=hello.paused, report_errors=hello.report_errors,
             visitor_info={"name": hello.name, "email": hello.email, "phone": hello.phone},
             presence_start=hello.presence_start,
         )
+        await self._register(live)
         self.sessions[session_id] = live
         await self.svc.audit(group_id, AuditAction.SESSION_START, actor="visitor",
                              address=conn.address, call_id=call_id,
@@ -390,30 +291,60 @@ class SessionHub:
             if random:
                 key = random_key(settings.random_key_length)
                 continue
+            if await self._stale(holder):
+                await self.svc.bus.release(f"key:{group_id}:{key}", holder)
+                if await self.svc.bus.claim(f"key:{group_id}:{key}", session_id) is None:
+                    return key
+                continue
             if settings.duplicate_key_policy is DuplicateKeyPolicy.REFUSE:
                 break
-            existing = self.sessions.get(holder)
-            if existing is not None:
-                await self._end(existing, SessionEndReason.KILLED,
-                                detail="another session started with its key")
+            await self._kill(holder, "another session started with its key")
             await self.svc.bus.release(f"key:{group_id}:{key}", holder)
             if await self.svc.bus.claim(f"key:{group_id}:{key}", session_id) is None:
                 return key
         raise Refusal(f"a session with key {key!r} is already running", code="dupkey")
 
     async def _enforce_limit(self, group_id: GroupId, settings: GroupSettings) -> None:
-        running = sorted((live for live in self.sessions.values()
-                          if live.session.group_id == group_id and not live.session.ended
-                          and not live.parent_id),
-                         key=lambda live: live.session.started_at)
+        if self.cluster is not None:
+            running = await self.cluster.running(group_id)  # on every process
+        else:
+            running = [live.session.session_id for live in
+                       sorted((live for live in self.sessions.values()
+                               if live.session.group_id == group_id
+                               and not live.session.ended and not live.parent_id),
+                              key=lambda live: live.session.started_at)]
         if len(running) < settings.max_sessions:
             return
         if settings.session_limit_policy is SessionLimitPolicy.REFUSE_NEW:
             raise Refusal(f"the group allows {settings.max_sessions} simultaneous sessions",
                           code="session_limit")
-        for live in running[: len(running) - settings.max_sessions + 1]:
-            await self._end(live, SessionEndReason.KILLED,
-                            detail="too many simultaneous sessions")
+        for session_id in running[: len(running) - settings.max_sessions + 1]:
+            await self._kill(session_id, "too many simultaneous sessions")
+
+    async def _kill(self, session_id: str, detail: str) -> None:
+        """End a session (KILLED), here or on the process that runs it."""
+        live = self.sessions.get(session_id)
+        if live is not None:
+            await self._end(live, SessionEndReason.KILLED, detail=detail)
+            return
+        if self.cluster is not None:
+            owner = await self.cluster.owner(session_id)
+            if owner is not None:
+                self.cluster.send(owner, {"t": "kill", "sid": session_id, "detail": detail})
+
+    async def kill_here(self, session_id: str, detail: str) -> None:
+        """Another process asked to end one of this process's sessions."""
+        live = self.sessions.get(session_id)
+        if live is not None:
+            await self._end(live, SessionEndReason.KILLED, detail=detail)
+
+    async def _stale(self, holder: str) -> bool:
+        """Whether a key's holder is no session at all (its end was never recorded)."""
+        if holder in self.sessions:
+            return False
+        if self.cluster is None:
+            return True
+        return await self.cluster.owner(holder) is None
 
     async def _join(self, conn: Conn, hello: JoinHello) -> Attachment:
         principal = await authenticate(self.svc, hello.token)
@@ -458,6 +389,7 @@ class SessionHub:
         self._catch_up(live, conn)
         self._announce_guests(live)
         self._request_keyframe(live)
+        self._changed(live)
         return Attachment(live, party)
 
     def _catch_up(self, live: LiveSession, conn: Conn) -> None:
@@ -518,12 +450,13 @@ class SessionHub:
         live = LiveSession(
             session=session, settings=settings,
             visitor=Party(resume_token=secrets.token_urlsafe(24), conn=conn, agent=agent),
-            to_agents=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
-            to_visitor=SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS),
+            to_agents=new_log(), to_visitor=new_log(),
             visitor_info=dict(parent.visitor_info), parent_id=parent.session.session_id,
             join_token=secrets.token_urlsafe(24), host_num=host_num)
+        await self._register(live)
         self.sessions[session_id] = live
         parent.children[hello.session_type] = live
+        self._changed(parent)
         await self.svc.audit(group_id, AuditAction.SESSION_START, actor=agent.username,
                              address=conn.address, call_id=call_id,
                              session_type=hello.session_type,
@@ -552,6 +485,7 @@ class SessionHub:
             raise Refusal("there is no child session to view with this key and token",
                           code="not_found")
         live.join_token = ""
+        self._changed(live)
         viewer = next(iter(live.agents.values()), None)
         if viewer is not None:
             if viewer.conn is not None:
@@ -574,12 +508,15 @@ class SessionHub:
         for child in live.children.values():
             child.join_token = secrets.token_urlsafe(24)
             invitations.append({**child.notice(), "join_token": child.join_token})
+            self._changed(child)
         return invitations
 
     async def _resume(self, conn: Conn, hello: ResumeHello) -> Attachment:
         live = self.sessions.get(hello.session_id)
         if live is None:
             reason = self.ended.get(hello.session_id)
+            if reason is None and self.cluster is not None:
+                reason = await self.cluster.ended_reason(hello.session_id)
             if reason is not None:
                 raise Refusal(reason, code="ended")
             raise Refusal("there is no such session", code="not_found")
@@ -617,13 +554,167 @@ class SessionHub:
         self._request_keyframe(live)
         return Attachment(live, party)
 
+    # -- scaled out: several processes -------------------------------------------------------
+
+    async def route(self, data: bytes) -> tuple[str, str] | None:
+        """For a connection's first frame, the process running its session and the session,
+        when that is another process; None to handle it here (it starts a session, its
+        session is here or nowhere, or its owner died and this process took it over)."""
+        if self.cluster is None:
+            return None
+        try:
+            hello = parse_hello(decode_frame(data, max_bytes=MAX_AGENT_FRAME).header)
+            session_id = await self._session_for(hello)
+            for _ in range(3):
+                if session_id is None or session_id in self.sessions:
+                    return None
+                owner = await self.cluster.owner(session_id)
+                if owner is None or owner == self.cluster.proc:
+                    return None
+                if await self.cluster.alive(owner):
+                    return owner, session_id
+                if await self.adopt(session_id, owner):
+                    return None
+        except CoviewError:
+            pass  # handled here: refused as a single process would
+        return None
+
+    async def _session_for(self, hello: Hello) -> str | None:
+        assert self.cluster is not None
+        if isinstance(hello, ResumeHello):
+            return hello.session_id
+        if isinstance(hello, JoinHello) and hello.role == "viewer":
+            return await self.svc.bus.holder(f"key:{hello.group_id}:{hello.key}")
+        if isinstance(hello, JoinHello | HostHello):
+            principal = await authenticate(self.svc, hello.token)
+            if isinstance(hello, HostHello):
+                return await self.cluster.session_of_call(hello.main_call_id)
+            return await self.svc.bus.holder(f"key:{principal.group_id}:{hello.key}")
+        return None
+
+    async def adopt(self, session_id: str, dead: str) -> bool:
+        """Take over a session whose process died, from its copy in Redis; its parties
+        are away until they resume here (within their reconnect window)."""
+        assert self.cluster is not None
+        if not await self.cluster.take(session_id, dead):
+            return False
+        loaded = await self.cluster.load(session_id)
+        if loaded is None:
+            self.cluster.drop_owner(session_id)
+            return False
+        state, inbox, logs = loaded
+        agents: dict[int, Agent] = {}
+        for _, _, agent_id in state["parties"]:
+            agent = await self.svc.database.get_agent(AgentId(agent_id)) if agent_id else None
+            if agent is not None:
+                agents[agent_id] = agent
+        now = self.clock()
+        ago = max(0.0, self.svc.clock() - state["session"]["started"])
+        live = from_state(state, agents, started=now - ago, lost_at=now)
+        for party in (live.visitor, *live.agents.values()):
+            party.inbox = Inbox(inbox.get(party.num, 0))
+            party.synced = party.inbox.last
+        live.to_agents.restore(logs["a"])
+        live.to_visitor.restore(logs["v"])
+        for _, item in logs["a"]:
+            inner = decode_frame(decode_frame(item, max_bytes=len(item)).payload,
+                                 max_bytes=len(item))
+            if inner.type == "dom":
+                self._keep_page(live, bool(inner.header.get("full")), item)
+        self.sessions[session_id] = live
+        for kind, child_id in state["children"].items():
+            if child_id in self.sessions or await self.adopt(child_id, dead):
+                live.children[kind] = self.sessions[child_id]
+        parent = self.sessions.get(live.parent_id)
+        if parent is not None:
+            parent.children.setdefault(live.session.session_type, live)
+        self.cluster.publish(session_id, MOVED, b"")  # forwarded clients reconnect
+        log.info("session adopted", extra={"fields": {"call_id": live.session.call_id,
+                                                       "from": dead}})
+        return True
+
+    async def _adopt_orphans(self) -> None:
+        """Take over the sessions of processes that died with no client coming back."""
+        assert self.cluster is not None
+        try:
+            for dead in await self.cluster.dead_procs():
+                for session_id in await self.cluster.owned_by(dead):
+                    if session_id not in self.sessions:
+                        await self.adopt(session_id, dead)
+                await self.cluster.forget_proc(dead)
+        except Unavailable:
+            pass
+
+    async def _register(self, live: LiveSession) -> None:
+        """Before a new session is known: its copy and its owner in Redis."""
+        if self.cluster is None:
+            return
+        session = live.session
+        try:
+            await self.cluster.register(
+                session.session_id, call_id=session.call_id, group_id=session.group_id,
+                started=self.svc.clock(), counted=not live.parent_id,
+                state=lambda: self._state(live))
+        except Unavailable:
+            with contextlib.suppress(CoviewError):
+                await self.svc.bus.release(live.claim_name, session.session_id)
+                await self.svc.database.end_session_record(
+                    session.call_id, reason=SessionEndReason.ERROR.value, peak_guests=0,
+                    errors=[])
+            raise
+
+    def _changed(self, live: LiveSession) -> None:
+        if self.cluster is not None and self.sessions.get(live.session.session_id) is live:
+            self.cluster.changed(live.session.session_id, lambda: self._state(live))
+
+    def _state(self, live: LiveSession) -> bytes:
+        started = self.svc.clock() - (self.clock() - live.session.started_at)
+        return to_state(live, started_wall=started)
+
+    def restore_commands(self) -> list[Command]:
+        """Redis lost everything: what writes this process's sessions back."""
+        assert self.cluster is not None
+        commands: list[Command] = []
+        for live in self.sessions.values():
+            session = live.session
+            commands += self.cluster.session_commands(
+                session.session_id, call_id=session.call_id, group_id=session.group_id,
+                started=self.svc.clock() - (self.clock() - session.started_at),
+                counted=not live.parent_id, claim=live.claim_name, state=self._state(live),
+                inbox={p.num: p.inbox.last for p in (live.visitor, *live.agents.values())},
+                logs={"a": live.to_agents.after(live.to_agents.first_seq - 1),
+                      "v": live.to_visitor.after(live.to_visitor.first_seq - 1)})
+        asyncio.get_running_loop().create_task(self._check_after_restore())
+        return commands
+
+    async def _check_after_restore(self) -> None:
+        """Sessions never mix: one whose key or ownership another took meanwhile ends."""
+        assert self.cluster is not None
+        with contextlib.suppress(Unavailable):
+            await self.cluster.flush()
+            for live in list(self.sessions.values()):
+                session_id = live.session.session_id
+                if (await self.cluster.owner(session_id) != self.cluster.proc
+                        or await self.svc.bus.holder(live.claim_name) != session_id):
+                    await self._end(live, SessionEndReason.ERROR,
+                                    detail="its key was taken while Redis was unavailable")
+
+    async def hand_off(self) -> None:
+        """Stop running sessions without ending them (scaled out, the process stops): the
+        other processes take them over as their clients come back."""
+        if self.cluster is None:
+            await self.end_all("the server is stopping")
+            return
+        await self.cluster.leave()
+        self.sessions.clear()
+
     # -- traffic -------------------------------------------------------------------------
 
     async def receive(self, att: Attachment, data: bytes) -> None:
         """Route one frame from an attached connection."""
         live, party = att.live, att.party
-        if live.session.ended:
-            return
+        if live.session.ended or self.sessions.get(live.session.session_id) is not live:
+            return  # ended, or no longer this process's (handed off)
         frame = decode_frame(data, max_bytes=MAX_VISITOR_FRAME if att.is_visitor
                              else MAX_AGENT_FRAME)
         reliable_types, volatile_types = att.allowed()
@@ -644,6 +735,9 @@ class SessionHub:
             await self._from_agent(live, party, frame, data)
         # Acknowledged a little later, once for all that arrived meanwhile: a busy sender
         # (a page's burst of changes) gets one acknowledgement, not one per message.
+        if self.cluster is not None and party.inbox.last != party.synced:
+            party.synced = party.inbox.last
+            self.cluster.note_inbox(live.session.session_id, party.num, party.inbox.last)
         if party.ack_timer is None:
             party.ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._ack, party)
 
@@ -655,15 +749,21 @@ class SessionHub:
             if live.paused:
                 return  # a paused session sends no pixels (seed 000, pause)
             h = frame.header
-            slot = ("tile", h.get("e"), h.get("x"), h.get("y"), h.get("w"), h.get("h"))
+            slot: tuple[Any, ...] = ("tile", h.get("e"), h.get("x"), h.get("y"), h.get("w"),
+                                     h.get("h"))
             replaces = bool(h.get("key"))
-            for party in live.agents.values():
-                if party.conn is not None:
-                    party.conn.outbound.put_volatile(slot, data, replaces_all=replaces)
         else:
-            for party in live.agents.values():
-                if party.conn is not None:
-                    party.conn.outbound.put_volatile(frame.type, data)
+            slot, replaces = (frame.type,), False
+        remote = False
+        for party in live.agents.values():
+            if party.conn is not None:
+                if party.conn.remote:
+                    remote = True
+                else:
+                    party.conn.outbound.put_volatile(slot, data, replaces_all=replaces)
+        if remote and self.cluster is not None:
+            self.cluster.publish(live.session.session_id, VOLATILE,
+                                 encode_frame({"t": "v", "slot": slot, "all": replaces}, data))
 
     async def _from_visitor(self, live: LiveSession, frame: Frame, data: bytes) -> None:
         kind, header = frame.type, frame.header
@@ -673,6 +773,7 @@ class SessionHub:
         if kind == "error":
             if live.report_errors and len(live.errors) < 100:
                 live.errors.append(str(header.get("message", ""))[:500])
+                self._changed(live)
             return
         if kind == "dom":
             self._keep_page(live, bool(header.get("full")),
@@ -699,6 +800,8 @@ class SessionHub:
         elif kind == "display":
             live.display = {k: header[k] for k in ("name", "width", "height", "e", "index",
                                                      "kind") if k in header}
+        if kind in ("rc", "paused", "display"):
+            self._changed(live)
         self._publish_raw(live, to_agents=True, inner=data, sender=0)
 
     async def _from_agent(self, live: LiveSession, party: Party, frame: Frame,
@@ -736,9 +839,17 @@ class SessionHub:
 
     def _ack(self, party: Party) -> None:
         party.ack_timer = None
+        last = party.inbox.last
+        if self.cluster is not None:
+            # Only what Redis holds: another process could take the session over.
+            self.cluster.when_durable(lambda: self._send_ack(party, last))
+        else:
+            self._send_ack(party, last)
+
+    def _send_ack(self, party: Party, last: int) -> None:
         conn = party.conn
         if conn is not None and not conn.outbound.closed:
-            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": party.inbox.last}))
+            conn.outbound.put_volatile("ack", encode_frame({"t": "ack", "a": last}))
 
     def _send_to(self, party: Party, header: dict[str, Any]) -> None:
         """Tell one party something now (not logged: it is not replayed after a resume)."""
@@ -770,9 +881,18 @@ class SessionHub:
         seq = log_.last_seq + 1
         wrapped = encode_relayed(seq, sender, inner)
         log_.append(wrapped)
+        if self.cluster is not None:
+            # Once into the session's copy and out to every other process with its readers.
+            origin = (live.visitor if sender == 0 else live.agents.get(sender)) \
+                if sender >= 0 else None
+            last = origin.inbox.last if origin is not None else 0
+            if origin is not None:
+                origin.synced = last
+            self.cluster.append(live.session.session_id, to_agents, seq, log_.first_seq,
+                                wrapped, sender if origin is not None else -1, last)
         readers = list(live.agents.values()) if to_agents else [live.visitor]
         for party in readers:
-            if party.conn is None:
+            if party.conn is None or party.conn.remote:
                 continue
             try:
                 party.conn.outbound.put_reliable(wrapped)
@@ -800,7 +920,8 @@ class SessionHub:
         if party.conn is not conn:
             return  # already replaced by a resumed connection
         party.conn = None
-        if att.live.session.ended:
+        if att.live.session.ended or \
+                self.sessions.get(att.live.session.session_id) is not att.live:
             return
         party.lost_at = self.clock()
         if att.is_visitor:
@@ -816,6 +937,7 @@ class SessionHub:
             await self._finish(live)
         else:
             self._announce_guests(live)
+            self._changed(live)
 
     async def _end(self, live: LiveSession, reason: SessionEndReason, *,
                    detail: str = "") -> None:
@@ -849,7 +971,13 @@ class SessionHub:
             if party.conn is not None:
                 party.conn.outbound.close()
                 party.conn.close()
-        await self.svc.bus.release(live.claim_name, session.session_id)
+        if self.cluster is not None:
+            self.cluster.forget(session.session_id, call_id=session.call_id,
+                                group_id=session.group_id, reason=reason.value)
+        if parent is not None:
+            self._changed(parent)
+        with contextlib.suppress(Unavailable):  # a claim without an owner is stale
+            await self.svc.bus.release(live.claim_name, session.session_id)
         try:
             await self.svc.database.end_session_record(
                 session.call_id, reason=reason.value, peak_guests=session.peak_guests,

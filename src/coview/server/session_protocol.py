@@ -285,6 +285,8 @@ class SessionProtocol(asyncio.Protocol):
 class SocketConn:
     """A session socket as the hub sees it: frames queued are written at once."""
 
+    remote = False
+
     def __init__(self, protocol: SessionProtocol, request: Request) -> None:
         self.protocol = protocol
         self.outbound = Outbound(max_reliable_bytes=64 * 1024 * 1024,

@@ -19,10 +19,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from coview.errors import NotFound, PermissionDenied
-from coview.protocol.frames import ProtocolError, encode_frame
+from coview.protocol.frames import ProtocolError
 from coview.protocol.stream import pack_frames, unpack_frames
-from coview.server.hub import MAX_VISITOR_FRAME, Attachment, SessionHub
+from coview.server.hub import MAX_VISITOR_FRAME, SessionHub
 from coview.server.outbound import Outbound
+from coview.server.ws import Disconnected, serve_session
 
 log = logging.getLogger("coview.tunnel")
 
@@ -37,6 +38,8 @@ router = APIRouter(prefix="/tunnel/v1", include_in_schema=False)
 
 class TunnelConn:
     """A tunnelled client as the hub sees it."""
+
+    remote = False
 
     def __init__(self, tunnel_id: str, address: str, host: str) -> None:
         self.tunnel_id = tunnel_id
@@ -94,26 +97,16 @@ class Tunnels:
         return conn
 
     async def _serve(self, conn: TunnelConn) -> None:
-        attachment: Attachment | None = None
-        try:
-            first = await asyncio.wait_for(conn.inbound.get(), 10)
-            if first is not None:
-                attachment = await self.hub.open(conn, first)
-            while attachment is not None:
-                data = await conn.inbound.get()
-                if data is None:
-                    break
-                await self.hub.receive(attachment, data)
-        except (TimeoutError, asyncio.CancelledError):
-            pass
-        except ProtocolError as exc:
-            conn.outbound.put_reliable(encode_frame({"t": "error", "code": exc.code,
-                                                     "message": exc.message}))
-        finally:
-            if attachment is not None:
-                await self.hub.lost(attachment, conn)
-            conn.outbound.close()
-            # Keep the tunnel until its client has read what is left (or goes idle).
+        async def receive() -> bytes:
+            data = await conn.inbound.get()
+            if data is None:
+                raise Disconnected
+            return data
+
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve_session(self.hub, conn, receive)
+        conn.outbound.close()
+        # Keep the tunnel until its client has read what is left (or goes idle).
 
     async def _reap_forever(self) -> None:
         while True:

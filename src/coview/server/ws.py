@@ -12,7 +12,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from coview.errors import CoviewError
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, encode_frame
-from coview.server.hub import Attachment, Conn, SessionHub
+from coview.server.hub import SessionHub
+from coview.server.live import Attachment, Conn
 from coview.server.outbound import Outbound
 from coview.server.presence import PresenceClosed, PresenceService
 from coview.server.services import Services
@@ -25,6 +26,8 @@ HANDSHAKE_TIMEOUT = 10.0
 
 class WebSocketConn:
     """A WebSocket client as the hub sees it: an outbound queue and a writer task."""
+
+    remote = False
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
@@ -117,6 +120,11 @@ async def serve_session(hub: SessionHub, conn: Conn,
     attachment: Attachment | None = None
     try:
         first = await asyncio.wait_for(receive(), HANDSHAKE_TIMEOUT)
+        if hub.link is not None and not conn.remote:
+            target = await hub.route(first)
+            if target is not None:  # another process runs the session: pass it on
+                await hub.link.forward(conn, first, receive, *target)
+                return
         attachment = await hub.open(conn, first)
         while attachment is not None and not conn.outbound.closed:
             await hub.receive(attachment, await receive())

@@ -1,0 +1,230 @@
+"""A live session as its owner process holds it: the parties, the logs, the state.
+
+A session's state also travels: :func:`to_state` writes what another process needs to run it
+on (in JSON, for the Redis copy of a scaled-out server), :func:`from_state` reads it back.
+Its parties' connections and the logs' contents do not travel in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coview.domain.agents import Agent
+from coview.domain.sessions import Seat, Session, SessionState
+from coview.domain.settings import GroupSettings
+from coview.ids import AgentId, GroupId
+from coview.protocol.reliability import Inbox, SessionLog
+
+LOG_MAX_BYTES = 16 * 1024 * 1024
+LOG_MAX_ITEMS = 20_000
+
+# What each side may send after the handshake (anything else is a protocol error).
+VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "error", "info",
+                              "view", "dom", "input_refused"})
+VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
+AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture",
+                            "navigate", "pause", "rc_release"})
+# Agent messages that drive the visitor's page or screen: only under remote control.
+CONTROL_TYPES = frozenset({"input", "navigate"})
+AGENT_VOLATILE = frozenset({"ack", "pointer"})
+# In a child session: what its host (an agent) and its viewer (the visitor) may send.
+HOST_RELIABLE = frozenset({"display", "paused", "end"})
+VIEWER_RELIABLE = frozenset({"leave", "end"})
+VIEWER_VOLATILE = frozenset({"ack"})
+
+class Sink(Protocol):
+    """Where the hub puts a connection's frames (an :class:`Outbound`, or a stand-in that
+    passes them to the process the client is connected to)."""
+
+    closed: bool
+
+    def put_reliable(self, frame: bytes) -> None: ...
+
+    def put_volatile(self, slot: Hashable, frame: bytes, *,
+                     replaces_all: bool = False) -> None: ...
+
+    def clear_volatile(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Conn(Protocol):
+    """A client's transport as the hub sees it (a WebSocket, an HTTP tunnel, or a client
+    of another process)."""
+
+    @property
+    def outbound(self) -> Sink: ...
+
+    @property
+    def remote(self) -> bool:
+        """Whether the client is connected to another process (its frames go there)."""
+    address: str
+    origin: str | None
+    host: str
+
+    def close(self) -> None:
+        """Close once what is queued has been written."""
+
+
+@dataclass(eq=False)
+class Party:
+    """One side of a session (the visitor, or an agent), connected or within its window."""
+
+    resume_token: str
+    conn: Conn | None = None
+    inbox: Inbox = field(default_factory=Inbox)
+    lost_at: float | None = None
+    num: int = 0  # 0: the visitor
+    agent: Agent | None = None
+    ack_timer: asyncio.TimerHandle | None = None  # an acknowledgement on its way
+    synced: int = 0  # the inbox position the Redis copy holds (scaled out)
+
+
+@dataclass(eq=False)
+class LiveSession:
+    """A session running in this process."""
+
+    session: Session
+    settings: GroupSettings
+    visitor: Party
+    to_agents: SessionLog
+    to_visitor: SessionLog
+    agents: dict[int, Party] = field(default_factory=dict)
+    display: dict[str, Any] | None = None
+    paused: bool = False
+    rc_enabled: bool = False
+    report_errors: bool = False
+    errors: list[str] = field(default_factory=list)
+    visitor_info: dict[str, str] = field(default_factory=dict)
+    presence_start: bool = False
+    parent_id: str = ""  # a child session: its parent's session ID
+    join_token: str = ""  # a child session: the visitor's one-time invitation
+    host_num: int = 0  # a child session: its host agent's number in the parent session
+    children: dict[str, LiveSession] = field(default_factory=dict)  # by session type
+    # Cobrowse: the log items since the page's latest full snapshot, for late agents.
+    page: list[bytes] = field(default_factory=list)
+    page_bytes: int = 0
+
+    @property
+    def claim_name(self) -> str:
+        return f"key:{self.session.group_id}:{self.session.key}"
+
+    def state(self) -> dict[str, Any]:
+        """What a party joining or resyncing needs to know."""
+        return {
+            "session_type": self.session.session_type, "group_id": self.session.group_id,
+            "display": self.display, "paused": self.paused, "rc_enabled": self.rc_enabled,
+            "guests": self.guests(), "visitor_connected": self.visitor.conn is not None,
+            "visitor": self.visitor_info,
+            "features": {"remote_control": self.settings.remote_control_enabled,
+                         "agent_video": self.settings.agent_video_enabled,
+                         "showback": self.settings.showback_enabled,
+                         "gestures": self.settings.gestures_enabled},
+            "children": [child.notice() for child in self.children.values()],
+        }
+
+    def guests(self) -> dict[str, Any]:
+        agents = [
+            {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
+             "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value,
+             "guestid": p.agent.agent_id, "partnerid": self.session.group_id}
+            if p.agent is not None else
+            {"num": p.num, "username": "", "name": self.visitor_info.get("name", ""),
+             "title": "", "role": "visitor", "agentrole": "", "guestid": 0,
+             "partnerid": self.session.group_id}
+            for p in self.agents.values()
+        ]
+        return {"count": len(agents), "agents": agents}
+
+    def notice(self) -> dict[str, Any]:
+        """A child session as its parent's parties hear of it (no join token)."""
+        host = self.visitor.agent
+        return {"t": "child", "action": "started", "key": self.session.key,
+                "session_type": self.session.session_type, "group_id": self.session.group_id,
+                "agentnum": self.host_num, "username": host.username if host else "",
+                "name": host.display_name if host else ""}
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Which party of which session a connection speaks for."""
+
+    live: LiveSession
+    party: Party
+
+    @property
+    def is_visitor(self) -> bool:
+        """The party whose picture the session shows (a child session's host agent)."""
+        return self.party.num == 0
+
+    def allowed(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The reliable and volatile message types this party may send."""
+        if self.is_visitor:
+            return (HOST_RELIABLE if self.live.parent_id else VISITOR_RELIABLE,
+                    VISITOR_VOLATILE)
+        if self.party.agent is None:
+            return VIEWER_RELIABLE, VIEWER_VOLATILE
+        return AGENT_RELIABLE, AGENT_VOLATILE
+
+
+
+def new_log() -> SessionLog:
+    return SessionLog(max_bytes=LOG_MAX_BYTES, max_items=LOG_MAX_ITEMS)
+
+
+def to_state(live: LiveSession, *, started_wall: float) -> bytes:
+    """What another process needs to take the session over (``started_wall``: when it
+    started, in seconds since the epoch)."""
+    s = live.session
+    return json.dumps({
+        "session": {
+            "session_id": s.session_id, "call_id": s.call_id, "group_id": s.group_id,
+            "key": s.key, "started": started_wall, "persist": s.persist,
+            "max_guests": s.max_guests, "no_agent_timeout": s.no_agent_timeout,
+            "parent_call_id": s.parent_call_id, "session_type": s.session_type,
+            "state": s.state.name, "peak_guests": s.peak_guests, "next_num": s._next_num,
+            "seats": [[seat.num, seat.agent_id, seat.username, seat.display_name, seat.title,
+                       seat.role, sorted(seat.privileges)] for seat in s.seats.values()],
+        },
+        "settings": live.settings.model_dump(mode="json"),
+        "parties": [[p.num, p.resume_token, p.agent.agent_id if p.agent else 0]
+                    for p in (live.visitor, *live.agents.values())],
+        "display": live.display, "paused": live.paused, "rc_enabled": live.rc_enabled,
+        "report_errors": live.report_errors, "errors": live.errors,
+        "visitor_info": live.visitor_info, "presence_start": live.presence_start,
+        "parent_id": live.parent_id, "join_token": live.join_token, "host_num": live.host_num,
+        "children": {kind: child.session.session_id for kind, child in live.children.items()},
+    }, separators=(",", ":")).encode()
+
+
+def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: float,
+               lost_at: float) -> LiveSession:
+    """A session taken over: every party away (within its reconnect window from
+    ``lost_at``), children linked by the caller. ``agents``: each agent by ID."""
+    s = state["session"]
+    session = Session(
+        session_id=s["session_id"], call_id=s["call_id"], group_id=GroupId(s["group_id"]),
+        key=s["key"], started_at=started, persist=s["persist"], max_guests=s["max_guests"],
+        no_agent_timeout=s["no_agent_timeout"], parent_call_id=s["parent_call_id"],
+        session_type=s["session_type"], state=SessionState[s["state"]],
+        seats={num: Seat(num, AgentId(agent_id), username, name, title, role,
+                         frozenset(privileges))
+               for num, agent_id, username, name, title, role, privileges in s["seats"]},
+        peak_guests=s["peak_guests"], _next_num=s["next_num"])
+    parties = [Party(resume_token=token, num=num, agent=agents.get(agent_id),
+                     lost_at=lost_at)
+               for num, token, agent_id in state["parties"]]
+    return LiveSession(
+        session=session, settings=GroupSettings.model_validate(state["settings"]),
+        visitor=parties[0], to_agents=new_log(), to_visitor=new_log(),
+        agents={p.num: p for p in parties[1:]}, display=state["display"],
+        paused=state["paused"], rc_enabled=state["rc_enabled"],
+        report_errors=state["report_errors"], errors=list(state["errors"]),
+        visitor_info=dict(state["visitor_info"]), presence_start=state["presence_start"],
+        parent_id=state["parent_id"], join_token=state["join_token"],
+        host_num=state["host_num"])
+
