@@ -95,7 +95,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         tunnels = Tunnels(hub)
         app.state.tunnels = tunnels
         await tunnels.start()
-        log.info("ready", extra={"fields": {"version": __version__}})
+        log.info("ready", extra={"fields": {"version": __version__,
+                                            "proc": cluster.proc if cluster else ""}})
         try:
             yield
         finally:

@@ -1,0 +1,194 @@
+"""Scaled out: two ``coview serve`` processes on loopback with a private Redis and the
+PostgreSQL here, behind a load balancer without sticky sessions.
+
+Visitors and agents sit on different processes and see the same sessions; a session key is
+unique across processes; killing a process mid-stream loses no message (count and order
+checked) and restarting Redis under load resumes the sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import coview
+from coview import EventCode
+from coview.client.agent import JoinRefused
+from coview.client.connection import SessionConnection
+from coview.protocol import client as proto
+from tests.conftest import PostgresDatabases, Server, start_server
+from tests.scale_support import Balancer, RedisServer
+from tests.screen_support import GROUP, make_visitor, started, xvfb
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Deployment:
+    redis: RedisServer
+    servers: list[Server]
+    balancer: Balancer
+    database_url: str
+    tmp: Path
+
+    @property
+    def password(self) -> str:
+        return self.servers[0].demo_password
+
+    def agent(self, server: Server | None = None) -> coview.Agent:
+        url = server.base_url if server is not None else self.balancer.url
+        return coview.Agent(url, group_id=GROUP, username="demo", password=self.password)
+
+    def rebalance(self) -> None:
+        self.balancer.backends[:] = [int(s.base_url.rsplit(":", 1)[1]) for s in self.servers]
+
+    def start(self, *, demo: bool = False) -> Server:
+        return start_server(self.tmp, ["--data-dir", str(self.tmp / "data"),
+                                       "--database-url", self.database_url,
+                                       "--redis-url", self.redis.url], demo=demo)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory,
+               postgres: PostgresDatabases) -> Iterator[Deployment]:
+    tmp = tmp_path_factory.mktemp("scale")
+    redis = RedisServer()
+    deployment = Deployment(redis, [], Balancer([]), postgres.create(), tmp)
+    try:
+        deployment.servers.append(deployment.start(demo=True))
+        deployment.servers.append(deployment.start())
+        deployment.rebalance()
+        yield deployment
+    finally:
+        for server in deployment.servers:
+            server.stop(signal.SIGKILL)
+        deployment.balancer.close()
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    with xvfb() as name:
+        previous = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = name
+        yield name
+        if previous is None:
+            del os.environ["DISPLAY"]
+        else:
+            os.environ["DISPLAY"] = previous
+
+
+def test_a_screen_share_runs_across_processes_and_keys_are_unique_across_them(
+        deployment: Deployment, display: str) -> None:
+    first, second = deployment.servers[:2]
+    visitors: list[coview.Visitor] = []
+    try:
+        visitor = make_visitor(visitors, first.base_url)
+        key = started(visitor, "shared-key-1")
+        # The agent signs in and joins on the other process.
+        session = deployment.agent(second).join(key)
+        assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+        session.wait_until(lambda s: s.tiles_applied > 0, what="the picture")
+        session.send_message({"step": "1"})
+        assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties == {"step": "1"}
+        visitor.pause(True)
+        session.wait_until(lambda s: s.paused, what="the pause")
+        visitor.pause(False)
+        session.wait_until(lambda s: not s.paused, what="the resume")
+
+        # The same key on the other process is refused (the group refuses duplicates).
+        other = make_visitor(visitors, second.base_url)
+        other.start_session("shared-key-1")
+        failed = other.wait_for(EventCode.START_SESSION_FAILED)
+        assert failed.properties["error"] == "dupkey"
+
+        # A second agent on the first process joins the same session.
+        colleague = deployment.agent(first).join(key)
+        colleague.wait_until(lambda s: s.guests["count"] == 2, what="both agents")
+        session.wait_until(lambda s: s.guests["count"] == 2, what="both agents, there too")
+
+        visitor.end_session()
+        for agent_side in (session, colleague):
+            agent_side.wait_until(lambda s: s.ended_reason is not None, what="the end")
+            assert agent_side.ended_reason == coview.SessionEndReason.THIS_SIDE
+        with pytest.raises(JoinRefused):
+            deployment.agent(second).join(key, timeout=10)
+    finally:
+        for made in visitors:
+            made.close()
+
+
+class RawVisitor:
+    """A visitor speaking the protocol itself: numbered ``info`` messages, one after another."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.welcomed = asyncio.Event()
+        self.ended: str | None = None
+        self.conn = SessionConnection(url, {
+            "t": "start", "v": "1.0", "group_id": GROUP, "key_kind": "named", "key": key,
+            "client": "scale-test"}, self._on_event)
+        self.task = asyncio.create_task(self.conn.run())
+
+    async def _on_event(self, event: proto.Event) -> None:
+        if isinstance(event, proto.Welcomed):
+            self.welcomed.set()
+        elif isinstance(event, proto.Delivered) and event.header.get("t") == "ended":
+            self.ended = str(event.header.get("reason"))
+
+    async def send(self, n: int) -> None:
+        await self.conn.send({"t": "info", "n": n}, reliable=True)
+
+
+def numbers(received: list[Any]) -> list[int]:
+    return [int(r.header["n"]) for r in received if r.header.get("t") == "info"]
+
+
+def test_killing_a_process_mid_stream_loses_no_message(deployment: Deployment) -> None:
+    """The visitor streams through the balancer; its process is killed mid-stream. It comes
+    back through the balancer to the other process, which takes the session over: the agent
+    gets every message once, in order."""
+    total = 400
+
+    async def scenario() -> tuple[list[int], str]:
+        visitor = RawVisitor(deployment.balancer.url, "stream-key")
+        await asyncio.wait_for(visitor.welcomed.wait(), 15)
+        agent = await asyncio.to_thread(deployment.agent().join, "stream-key")
+        for n in range(total):
+            await visitor.send(n)
+            if n == total // 2:
+                await asyncio.to_thread(kill_owner, deployment, agent.welcome["session_id"])
+            await asyncio.sleep(0.002)
+        await asyncio.to_thread(agent.wait_until, lambda s: len(numbers(s.received)) >= total,
+                                60, "every message")
+        await asyncio.sleep(0.5)  # anything repeated would arrive now
+        got = numbers(agent.received)
+        await visitor.conn.close()
+        visitor.task.cancel()
+        return got, str(agent.welcome["session_id"])
+
+    got, _ = asyncio.run(scenario())
+    assert got == list(range(total))
+    survivor = deployment.servers[0]
+    assert "session adopted" in survivor.logs()
+    deployment.servers.append(deployment.start())  # back to two, for the next tests
+    deployment.rebalance()
+
+
+def kill_owner(deployment: Deployment, session_id: str) -> None:
+    """SIGKILL the process that runs the session (as Redis names it)."""
+    owner_proc = redis.Redis(port=deployment.redis.port).get(f"coview:owner:{session_id}")
+    assert owner_proc, "Redis names no owner"
+    owner = next(s for s in deployment.servers
+                 if f'"proc": "{owner_proc.decode()}"' in s.logs())
+    owner.process.send_signal(signal.SIGKILL)
+    owner.process.wait()
+    deployment.servers.remove(owner)
+    deployment.rebalance()
