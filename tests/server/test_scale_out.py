@@ -192,3 +192,33 @@ def kill_owner(deployment: Deployment, session_id: str) -> None:
     owner.process.wait()
     deployment.servers.remove(owner)
     deployment.rebalance()
+
+
+def test_redis_restarted_under_load_the_session_resumes(deployment: Deployment) -> None:
+    """Redis dies mid-stream and comes back empty: each process writes its sessions back,
+    the agent on the other process comes back, and nothing is lost or repeated."""
+    total = 300
+    first, second = deployment.servers[:2]
+
+    async def scenario() -> list[int]:
+        visitor = RawVisitor(first.base_url, "redis-restart")
+        await asyncio.wait_for(visitor.welcomed.wait(), 15)
+        agent = await asyncio.to_thread(deployment.agent(second).join, "redis-restart")
+        for n in range(total):
+            await visitor.send(n)
+            if n == total // 3:
+                deployment.redis.stop()
+            if n == total // 2:
+                await asyncio.to_thread(deployment.redis.start)
+            await asyncio.sleep(0.005)
+        await asyncio.to_thread(agent.wait_until, lambda s: len(numbers(s.received)) >= total,
+                                60, "every message")
+        await asyncio.sleep(0.5)
+        got = numbers(agent.received)
+        assert visitor.ended is None
+        await visitor.conn.close()
+        visitor.task.cancel()
+        return got
+
+    assert asyncio.run(scenario()) == list(range(total))
+    assert "Redis is back" in first.logs()

@@ -94,8 +94,8 @@ class SessionConnection:
                 backoff = min(backoff * 2, 2.0)
                 continue
             first = False
-            backoff = 0.2
             self._socket = socket
+            welcomed = self.welcome
             try:
                 await self._pump(socket)
             finally:
@@ -107,6 +107,13 @@ class SessionConnection:
                     await self.on_event(event)
             if await self._expired():
                 return
+            if self.welcome is welcomed:
+                # Closed before a welcome (a server between owners, or restarting): wait
+                # before the next try rather than spin.
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            else:
+                backoff = 0.2
 
     async def _open_transport(self) -> Transport:
         """A WebSocket; or the tunnel if asked to, or if the WebSocket upgrade is refused

@@ -517,6 +517,10 @@ class SessionHub:
             reason = self.ended.get(hello.session_id)
             if reason is None and self.cluster is not None:
                 reason = await self.cluster.ended_reason(hello.session_id)
+                if reason is None:
+                    # Perhaps on its way back (Redis restarted, its process writes it
+                    # again): the client tries again within its reconnect window.
+                    raise Unavailable("the session is not known yet", part="bus")
             if reason is not None:
                 raise Refusal(reason, code="ended")
             raise Refusal("there is no such session", code="not_found")
