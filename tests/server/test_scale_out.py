@@ -38,10 +38,7 @@ class Deployment:
     balancer: Balancer
     database_url: str
     tmp: Path
-
-    @property
-    def password(self) -> str:
-        return self.servers[0].demo_password
+    password: str = ""
 
     def agent(self, server: Server | None = None) -> coview.Agent:
         url = server.base_url if server is not None else self.balancer.url
@@ -64,6 +61,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory,
     deployment = Deployment(redis, [], Balancer([]), postgres.create(), tmp)
     try:
         deployment.servers.append(deployment.start(demo=True))
+        deployment.password = deployment.servers[0].demo_password
         deployment.servers.append(deployment.start())
         deployment.rebalance()
         yield deployment
