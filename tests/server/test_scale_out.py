@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from coview.client.agent import JoinRefused
 from coview.client.connection import SessionConnection
 from coview.protocol import client as proto
 from tests.conftest import PostgresDatabases, Server, start_server
-from tests.scale_support import Balancer, RedisServer
+from tests.scale_support import Balancer, RedisServer, eventually
 from tests.screen_support import GROUP, make_visitor, started, xvfb
 
 pytestmark = pytest.mark.e2e
@@ -220,3 +221,43 @@ def test_redis_restarted_under_load_the_session_resumes(deployment: Deployment) 
 
     assert asyncio.run(scenario()) == list(range(total))
     assert "Redis is back" in first.logs()
+
+
+def test_presence_and_one_click_across_processes(deployment: Deployment, display: str) -> None:
+    """The visitor is online on one process; the agent's CRM asks another, clicks, follows
+    the terms statuses, and joins the session the visitor starts under its visitor ID."""
+    first, second = deployment.servers[:2]
+    visitors: list[coview.Visitor] = []
+    try:
+        visitor = make_visitor(visitors, first.base_url)
+        presence = coview.PresenceVisitor(visitor)
+        presence.default_ui(False)
+        visitor.init(GROUP, visitor_id="cust-9")
+        visitor.wait_for(EventCode.VISITOR_INITIALIZED)
+        presence.connect(info={"screen": "billing"})
+        visitor.wait_for(EventCode.PRESENCE_CONNECTED)
+        agent = deployment.agent(second)
+        eventually(lambda: agent.presence("cust-9")["online"] is True, what="online elsewhere")
+        assert agent.presence("cust-9")["info"] == {"screen": "billing"}
+        assert [v["visitor_id"] for v in agent.online("cust-")] == ["cust-9"]
+
+        statuses: list[str] = []
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(agent.start_one_click, "cust-9", timeout=30,
+                                  on_status=statuses.append)
+            assert visitor.wait_for(EventCode.PRESENCE_SHOW_TERMS).properties["agent"] == "demo"
+            presence.signal_agent("terms", {"status": "accepted"})
+            visitor.start_session()
+            assert visitor.wait_for(
+                EventCode.CONNECTED_TO_SESSION).properties["sessionkey"] == "cust-9"
+            session = waiting.result(timeout=30)
+        assert statuses == ["requested", "accepted", "started"]
+        assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+        visitor.end_session()
+        session.wait_until(lambda s: s.ended_reason is not None, what="the end")
+
+        presence.disconnect()
+        eventually(lambda: agent.presence("cust-9")["online"] is False, what="offline")
+    finally:
+        for made in visitors:
+            made.close()

@@ -100,6 +100,10 @@ class Change:
     request: OneClick | None = None
 
 
+def new_request_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
 def clean_info(info: dict[str, object]) -> dict[str, str]:
     """What a visitor reports (application, page, screen): a few short strings."""
     cleaned: dict[str, str] = {}
@@ -180,13 +184,14 @@ class PresenceBook:
         return changes
 
     def request(self, group_id: GroupId, visitor_id: str, *, agent_username: str,
-                agent_name: str, now: float) -> OneClick:
-        """An agent asks to start a session; a newer request replaces a pending one."""
+                agent_name: str, now: float, request_id: str | None = None) -> OneClick:
+        """An agent asks to start a session; a newer request replaces a pending one.
+        ``request_id``: the one another process gave it (scaled out)."""
         presence = self._online.get((group_id, visitor_id))
         if presence is None or presence.offline_at is not None:
             raise VisitorOffline(f"visitor {visitor_id!r} is not online")
-        request = OneClick(secrets.token_urlsafe(12), visitor_id, agent_username, agent_name,
-                           created_at=now, updated_at=now)
+        request = OneClick(request_id or new_request_id(), visitor_id, agent_username,
+                           agent_name, created_at=now, updated_at=now)
         presence.request = request
         return request
 

@@ -78,14 +78,14 @@ def create_app(config: ServerConfig) -> FastAPI:
         groups = GroupCache(svc)
         hooks = Webhooks(svc, groups)
         await hooks.start()
-        presence_service = PresenceService(svc, hooks, groups)
+        cluster = Cluster(config.redis_url) if config.redis_url else None
+        presence_service = PresenceService(svc, hooks, groups, cluster=cluster)
         app.state.presence = presence_service
         await presence_service.start()
         listener = None
         if config.presence_port is not None:
             listener = await start_presence_listener(presence_service, config.host,
                                                      config.presence_port)
-        cluster = Cluster(config.redis_url) if config.redis_url else None
         hub = SessionHub(svc, presence=presence_service, webhooks=hooks, cluster=cluster)
         app.state.hub = hub
         link = Link(hub, cluster) if cluster is not None else None

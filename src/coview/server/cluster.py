@@ -42,7 +42,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from coview.errors import Unavailable
-from coview.protocol.frames import decode_frame, encode_frame
+from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
 
 log = logging.getLogger("coview.cluster")
 
@@ -72,6 +72,8 @@ VOLATILE = b"t"
 MOVED = b"x"  # the session has a new owner: forwarded clients reconnect
 
 Handler = Callable[[str, bytes], None]
+# A direct message's handler, by its type: called with its header and payload.
+DirectHandler = Callable[[dict[str, Any], bytes], None]
 # One Redis command for the ordered pipeline: its name, arguments and keyword arguments.
 Command = tuple[str, tuple[Any, ...], dict[str, Any]]
 
@@ -87,7 +89,7 @@ class Cluster:
         self.beat = beat
         self.clock = clock
         self.proc = uuid.uuid4().hex[:12]
-        self.on_direct: Handler = lambda _channel, _data: None
+        self.handlers: dict[str, DirectHandler] = {}  # direct messages, by type
         self.on_session: Handler = lambda _sid, _data: None
         self.on_lost: Callable[[], None] = lambda: None  # Redis dropped us: messages lost
         self.on_restore: Callable[[], list[Command]] = list
@@ -203,10 +205,17 @@ class Cluster:
         return sorted(v.decode() for v in values)
 
     async def forget_proc(self, proc: str) -> None:
-        """A dead process whose sessions have all been adopted."""
+        """A dead process whose sessions have all been adopted: forget it and the visitors
+        it had online."""
         async def drop(r: Redis) -> None:
-            if not await r.scard(self._k(f"owned:{proc}")):
-                await r.srem(self._k("procs"), proc)
+            if await r.scard(self._k(f"owned:{proc}")):
+                return
+            for member in await r.smembers(self._k(f"presences:{proc}")):
+                text = member.decode() if isinstance(member, bytes) else str(member)
+                group, _, entry = text.partition("|")
+                await r.hdel(self._k(f"presence:{group}"), entry)
+            await r.delete(self._k(f"presences:{proc}"))
+            await r.srem(self._k("procs"), proc)
         await self._call(drop)
 
     async def take(self, sid: str, dead: str) -> bool:
@@ -316,6 +325,51 @@ class Cluster:
                           {"id": f"{seq}-1"}) for seq, item in items]
         return commands
 
+    # -- presence across processes --------------------------------------------------------------
+
+    def presence_set(self, group_id: int, visitor_id: str, view: bytes | None) -> None:
+        """This process's view of an online visitor (None: it went offline here)."""
+        name, entry = self._k(f"presence:{group_id}"), f"{visitor_id}|{self.proc}"
+        if view is None:
+            self._put("hdel", (name, entry))
+            self._put("srem", (self._k(f"presences:{self.proc}"), f"{group_id}|{entry}"))
+        else:
+            self._put("hset", (name, entry, view))
+            self._put("sadd", (self._k(f"presences:{self.proc}"), f"{group_id}|{entry}"))
+
+    def one_click_set(self, group_id: int, visitor_id: str, view: bytes) -> None:
+        """A one-click request's latest view (kept a day after its last change)."""
+        self._put("set", (self._k(f"oneclick:{group_id}:{visitor_id}"), view), ex=86_400)
+
+    async def presences(self, group_id: int, visitor_id: str | None = None
+                        ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """The group's online visitors (or one), each with every live process's view."""
+        name = self._k(f"presence:{group_id}")
+        if visitor_id is None:
+            entries = await self._call(lambda r: r.hgetall(name))
+        else:
+            pattern = "".join("\\" + c if c in "*?[]\\" else c for c in visitor_id) + "|*"
+            async def scan(r: Redis) -> dict[bytes, bytes]:
+                return {k: v async for k, v in r.hscan_iter(name, match=pattern, count=100)}
+            entries = await self._call(scan)
+        found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for entry, view in entries.items():
+            text = entry.decode() if isinstance(entry, bytes) else str(entry)
+            visitor, _, proc = text.rpartition("|")
+            found.setdefault(visitor, []).append((proc, json.loads(view)))
+        procs = sorted({proc for views in found.values() for proc, _ in views})
+        if procs:
+            beats = await self._call(lambda r: r.mget([self._k(f"proc:{p}") for p in procs]))
+            dead = {p for p, beat in zip(procs, beats, strict=True) if beat is None}
+            found = {v: live for v, views in found.items()
+                     if (live := [(p, view) for p, view in views if p not in dead])}
+        return found
+
+    async def one_click(self, group_id: int, visitor_id: str) -> dict[str, Any] | None:
+        value = await self._call(
+            lambda r: r.get(self._k(f"oneclick:{group_id}:{visitor_id}")))
+        return json.loads(value) if value else None
+
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call back once Redis holds everything queued so far."""
         if self._durable >= self._queued:
@@ -415,7 +469,7 @@ class Cluster:
                     elif message["type"] == "message":
                         data = message["data"]
                         if channel == direct:
-                            self.on_direct(channel, data)
+                            self._dispatch(data)
                         elif channel.startswith(session_prefix):
                             self.on_session(channel[len(session_prefix):], data)
             except (RedisError, OSError) as exc:
@@ -424,6 +478,16 @@ class Cluster:
                 if self._pubsub is not None:
                     await self._pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(0.5)
+
+    def _dispatch(self, data: bytes) -> None:
+        try:
+            header, payload = envelope(data)
+        except ProtocolError:
+            log.warning("a malformed message between processes was dropped")
+            return
+        handler = self.handlers.get(header["t"])
+        if handler is not None:
+            handler(header, payload)
 
     def _lose(self, exc: BaseException) -> None:
         if self._broken:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,11 +24,14 @@ from coview.domain.presence import (
     OneClick,
     Presence,
     PresenceBook,
+    TermsStatus,
+    VisitorOffline,
     clean_info,
+    new_request_id,
 )
 from coview.domain.settings import GroupSettings
 from coview.domain.tokens import read_visitor_token
-from coview.errors import AuthenticationFailed, CoviewError
+from coview.errors import AuthenticationFailed, CoviewError, NotFound
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
 from coview.protocol.presence import (
@@ -40,6 +44,7 @@ from coview.protocol.presence import (
     parse_visitor_message,
 )
 from coview.protocol.version import VersionCheck, check_version
+from coview.server.cluster import Cluster
 from coview.server.group_cache import GroupCache
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
@@ -73,8 +78,12 @@ class PresenceService:
     """Presence for every group, in this process."""
 
     def __init__(self, svc: Services, webhooks: Webhooks, groups: GroupCache, *,
-                 clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.5) -> None:
+                 clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.5,
+                 cluster: Cluster | None = None) -> None:
         self.svc = svc
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.handlers.update(oneclick=self._asked, pstarted=self._started_here)
         self.webhooks = webhooks
         self.groups = groups
         self.clock = clock
@@ -106,6 +115,7 @@ class PresenceService:
     def _tell(self, changes: list[Change]) -> None:
         for change in changes:
             p = change.presence
+            self._mirror(p.group_id, p.visitor_id, change.request)
             if change.kind == "terms" and change.request is not None:
                 self.webhooks.emit(p.group_id, "presence.terms",
                                    {"visitor_id": p.visitor_id, **request_view(change.request)})
@@ -138,13 +148,41 @@ class PresenceService:
 
     # -- the agent's side (REST) ------------------------------------------------------------
 
-    async def request(self, group_id: GroupId, visitor_id: str, agent: Agent) -> OneClick:
-        """Ask an online visitor for a one-click session (raise VisitorOffline)."""
-        request = self.book.request(group_id, visitor_id, agent_username=agent.username,
-                                    agent_name=agent.display_name, now=self.clock())
+    async def request(self, group_id: GroupId, visitor_id: str, agent: Agent) -> dict[str, Any]:
+        """Ask an online visitor for a one-click session (raise VisitorOffline); return the
+        request's view. Scaled out, each process the visitor is connected to is asked."""
+        if self.cluster is None:
+            return request_view(await self._ask(group_id, visitor_id, agent.username,
+                                                agent.display_name))
+        holders = [proc for proc, view in
+                   (await self.cluster.presences(group_id, visitor_id)).get(visitor_id, [])
+                   if not view.get("grace")]
+        if not holders:
+            raise VisitorOffline(f"visitor {visitor_id!r} is not online")
+        request_id = new_request_id()
+        view = {"request_id": request_id, "status": TermsStatus.REQUESTED.value,
+                "history": [TermsStatus.REQUESTED.value], "agent": agent.username,
+                "session_key": ""}
+        self.cluster.one_click_set(group_id, visitor_id, json.dumps(view).encode())
+        for proc in holders:
+            self.cluster.send(proc, {"t": "oneclick", "g": group_id, "v": visitor_id,
+                                     "rid": request_id, "agent": agent.username,
+                                     "name": agent.display_name})
+        return view
+
+    def _asked(self, header: dict[str, Any], _payload: bytes) -> None:
+        """Another process's agent asked for a one-click session with a visitor here."""
+        task = asyncio.get_running_loop().create_task(self._ask(
+            GroupId(int(header["g"])), str(header["v"]), str(header["agent"]),
+            str(header["name"]), request_id=str(header["rid"])))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _ask(self, group_id: GroupId, visitor_id: str, username: str, name: str, *,
+                   request_id: str | None = None) -> OneClick:
+        request = self.book.request(group_id, visitor_id, agent_username=username,
+                                    agent_name=name, now=self.clock(), request_id=request_id)
         frame = encode_frame({"t": "show_terms", "request_id": request.request_id,
-                              "agent": {"username": agent.username,
-                                        "name": agent.display_name}})
+                              "agent": {"username": username, "name": name}})
         for socket in list(self._sockets.get((group_id, visitor_id), ())):
             with contextlib.suppress(Exception):
                 await socket.send(frame)
@@ -154,8 +192,79 @@ class PresenceService:
         return request
 
     def session_started(self, group_id: GroupId, visitor_id: str, key: str) -> None:
-        """The hub started a one-click session under a visitor ID."""
+        """The hub started a one-click session under a visitor ID (scaled out: the processes
+        the visitor is connected to are told)."""
         self._tell(self.book.session_started(group_id, visitor_id, key, self.clock()))
+        if self.cluster is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._started_elsewhere(group_id, visitor_id, key))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _started_elsewhere(self, group_id: GroupId, visitor_id: str, key: str) -> None:
+        assert self.cluster is not None
+        views = (await self.cluster.presences(group_id, visitor_id)).get(visitor_id, [])
+        for proc, _ in views:
+            if proc != self.cluster.proc:
+                self.cluster.send(proc, {"t": "pstarted", "g": group_id, "v": visitor_id,
+                                         "key": key})
+
+    def _started_here(self, header: dict[str, Any], _payload: bytes) -> None:
+        self._tell(self.book.session_started(GroupId(int(header["g"])), str(header["v"]),
+                                             str(header["key"]), self.clock()))
+
+    def _mirror(self, group_id: GroupId, visitor_id: str,
+                request: OneClick | None = None) -> None:
+        """Scaled out: this process's view of a visitor, and its request, into Redis."""
+        if self.cluster is None:
+            return
+        presence = self.book.get(group_id, visitor_id)
+        view = None
+        if presence is not None:
+            view = json.dumps({**self.view(presence), "request": None,
+                               "grace": presence.offline_at is not None}).encode()
+        self.cluster.presence_set(group_id, visitor_id, view)
+        request = request or (presence.request if presence is not None else None)
+        if request is not None:
+            self.cluster.one_click_set(group_id, visitor_id,
+                                       json.dumps(request_view(request)).encode())
+
+    # -- what the API shows (from every process, scaled out) ------------------------------------
+
+    async def online(self, group_id: GroupId, prefix: str = "",
+                     limit: int = 100) -> list[dict[str, Any]]:
+        if self.cluster is None:
+            return [self.view(p) for p in self.book.online(group_id, prefix, limit)]
+        found = await self.cluster.presences(group_id)
+        chosen = sorted(v for v in found if v.startswith(prefix))[:limit]
+        return [await self._merged(group_id, v, found[v]) for v in chosen]
+
+    async def lookup(self, group_id: GroupId, visitor_id: str) -> dict[str, Any] | None:
+        if self.cluster is None:
+            presence = self.book.get(group_id, visitor_id)
+            return self.view(presence) if presence is not None else None
+        views = (await self.cluster.presences(group_id, visitor_id)).get(visitor_id)
+        return await self._merged(group_id, visitor_id, views) if views else None
+
+    async def find_request(self, group_id: GroupId, visitor_id: str,
+                           request_id: str) -> dict[str, Any]:
+        if self.cluster is None:
+            return request_view(self.book.find_request(group_id, visitor_id, request_id))
+        view = await self.cluster.one_click(group_id, visitor_id)
+        if view is None or view.get("request_id") != request_id:
+            raise NotFound("there is no such one-click request", code="request_not_found")
+        return view
+
+    async def _merged(self, group_id: GroupId, visitor_id: str,
+                      views: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """One visitor seen by several processes: the earliest since, the latest news."""
+        assert self.cluster is not None
+        ordered = sorted((view for _, view in views), key=lambda v: v.get("since") or 0)
+        merged = {**ordered[-1], "since": ordered[0].get("since")}
+        signals = [v["signal"] for v in ordered if v.get("signal")]
+        merged["signal"] = max(signals, key=lambda s: s.get("at", 0)) if signals else None
+        merged["request"] = await self.cluster.one_click(group_id, visitor_id)
+        merged.pop("grace", None)
+        return merged
 
     # -- the visitor's side (WebSocket) ------------------------------------------------------
 
@@ -171,6 +280,7 @@ class PresenceService:
             self._sockets.setdefault(entry, []).append(socket)
             self._tell(self.book.connected(entry[0], entry[1], clean_info(dict(hello.info)),
                                            self.clock()))
+            self._mirror(*entry)
             _, settings = await self._group(entry[0])
             presence = self.book.get(*entry)
             welcome: dict[str, Any] = {
@@ -230,6 +340,7 @@ class PresenceService:
             return
         if isinstance(message, InfoMessage):
             presence.info = clean_info(dict(message.info))
+            self._mirror(*entry)
             return
         if message.name == "terms":
             self._tell(self.book.signal(*entry, message.properties.get("status", ""),
@@ -238,6 +349,7 @@ class PresenceService:
         signal = {"name": message.name, "properties": dict(message.properties),
                   "at": self.svc.clock()}
         self._signals[entry] = signal
+        self._mirror(*entry)
         self.webhooks.emit(entry[0], "presence.signal", {"visitor_id": entry[1], **signal})
 
     async def _left(self, entry: tuple[GroupId, str], socket: PresenceSocket, *,

@@ -118,7 +118,10 @@ class Link:
         self.remote: dict[str, RemoteConn] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
-        cluster.on_direct = self._direct
+        for kind in ("rel", "vol", "clear", "close"):
+            cluster.handlers[kind] = self._to_forward
+        cluster.handlers.update(open=self._open, data=self._data, gone=self._gone,
+                                kill=self._kill)
         cluster.on_session = self._session
         cluster.on_lost = self.lost_everything
         cluster.on_restore = hub.restore_commands
@@ -201,31 +204,24 @@ class Link:
 
     # -- the owner's process ------------------------------------------------------------------
 
-    def _direct(self, _channel: str, data: bytes) -> None:
-        try:
-            header, payload = envelope(data)
-        except ProtocolError:
-            log.warning("a malformed message between processes was dropped")
-            return
-        kind = header["t"]
-        if kind in ("rel", "vol", "clear", "close"):
-            self._to_forward(header, payload)
-        elif kind == "open":
-            conn = RemoteConn(self.cluster, str(header.get("from")), str(header.get("c")),
-                              header)
-            self.remote[conn.outbound.cid] = conn
-            conn.inbound.put_nowait(payload)
-            self._spawn(self._serve_remote(conn))
-        elif kind == "data":
-            remote = self.remote.get(str(header.get("c")))
-            if remote is not None:
-                remote.inbound.put_nowait(payload)
-        elif kind == "gone":
-            remote = self.remote.get(str(header.get("c")))
-            if remote is not None:
-                remote.inbound.put_nowait(None)
-        elif kind == "kill":
-            self._spawn(self.hub.kill_here(str(header.get("sid")), str(header.get("detail"))))
+    def _open(self, header: dict[str, Any], payload: bytes) -> None:
+        conn = RemoteConn(self.cluster, str(header.get("from")), str(header.get("c")), header)
+        self.remote[conn.outbound.cid] = conn
+        conn.inbound.put_nowait(payload)
+        self._spawn(self._serve_remote(conn))
+
+    def _data(self, header: dict[str, Any], payload: bytes) -> None:
+        remote = self.remote.get(str(header.get("c")))
+        if remote is not None:
+            remote.inbound.put_nowait(payload)
+
+    def _gone(self, header: dict[str, Any], _payload: bytes) -> None:
+        remote = self.remote.get(str(header.get("c")))
+        if remote is not None:
+            remote.inbound.put_nowait(None)
+
+    def _kill(self, header: dict[str, Any], _payload: bytes) -> None:
+        self._spawn(self.hub.kill_here(str(header.get("sid")), str(header.get("detail"))))
 
     async def _serve_remote(self, conn: RemoteConn) -> None:
         async def receive() -> bytes:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from coview.errors import PermissionDenied
 from coview.protocol.handshake import KEY_PATTERN
 from coview.server.auth import AgentCaller, AnyCaller
-from coview.server.presence import PresenceService, request_view
+from coview.server.presence import PresenceService
 
 router = APIRouter(tags=["presence"])
 
@@ -48,9 +48,8 @@ async def list_presence(caller: AnyCaller, request: Request,
                         q: Annotated[str, Query(max_length=50)] = "",
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> PresenceListOut:
     """Visitors online now, by visitor ID; ``q`` keeps those whose ID starts with it."""
-    service = _service(request)
-    return PresenceListOut(visitors=[PresenceOut(**service.view(p))
-                                     for p in service.book.online(caller.group_id, q, limit)])
+    views = await _service(request).online(caller.group_id, q, limit)
+    return PresenceListOut(visitors=[PresenceOut(**view) for view in views])
 
 
 @router.get("/presence/{visitor_id}", summary="Is a visitor online?")
@@ -58,11 +57,10 @@ async def get_presence(visitor_id: VisitorId, caller: AnyCaller,
                        request: Request) -> PresenceOut:
     """Online or not, since when, what the visitor reported (application, page or screen),
     its last signal and the latest one-click request."""
-    service = _service(request)
-    presence = service.book.get(caller.group_id, visitor_id)
-    if presence is None:
+    view = await _service(request).lookup(caller.group_id, visitor_id)
+    if view is None:
         return PresenceOut(visitor_id=visitor_id, online=False)
-    return PresenceOut(**service.view(presence))
+    return PresenceOut(**view)
 
 
 @router.post("/presence/{visitor_id}/start", status_code=202,
@@ -75,13 +73,12 @@ async def start_one_click(visitor_id: VisitorId, caller: AgentCaller,
     agent = caller.agent
     if agent is None:
         raise PermissionDenied("a one-click session needs an agent to join it")
-    one_click = await _service(request).request(caller.group_id, visitor_id, agent)
-    return OneClickOut(**request_view(one_click))
+    return OneClickOut(**await _service(request).request(caller.group_id, visitor_id, agent))
 
 
 @router.get("/presence/{visitor_id}/requests/{request_id}",
             summary="Follow a one-click request")
 async def get_one_click(visitor_id: VisitorId, caller: AnyCaller, request: Request,
                         request_id: Annotated[str, Path(max_length=64)]) -> OneClickOut:
-    one_click = _service(request).book.find_request(caller.group_id, visitor_id, request_id)
-    return OneClickOut(**request_view(one_click))
+    return OneClickOut(**await _service(request).find_request(caller.group_id, visitor_id,
+                                                              request_id))
