@@ -11,9 +11,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from coview.errors import Unavailable
+
+# A command on a connection Redis dropped (it restarted) is tried once more on a new one.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 5, "socket_timeout": 10, "health_check_interval": 30,
+    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+    "retry_on_error": [ConnectionError, TimeoutError],
+}
 
 _INCR = """
 local n = redis.call('INCR', KEYS[1])
@@ -41,9 +50,7 @@ class RedisBus:
         self._redis: Redis | None = None
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(self.url, decode_responses=True,
-                                     socket_connect_timeout=5, socket_timeout=5,
-                                     health_check_interval=30)
+        self._redis = Redis.from_url(self.url, decode_responses=True, **CLIENT_OPTIONS)
         await self.ping()
 
     async def close(self) -> None:

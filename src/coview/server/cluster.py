@@ -41,6 +41,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from coview.bus.redis import CLIENT_OPTIONS
 from coview.errors import Unavailable
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
 
@@ -114,8 +115,7 @@ class Cluster:
     # -- lifetime ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=5, socket_timeout=10,
-                                     health_check_interval=30)
+        self._redis = Redis.from_url(self.url, **CLIENT_OPTIONS)
         self._sub = Redis.from_url(self.url, socket_connect_timeout=5,
                                    health_check_interval=0)
         try:
