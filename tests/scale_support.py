@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -61,7 +60,7 @@ class PrivatePostgres:
     def __init__(self) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="coview-pg-", dir="/tmp"))
-        os.chmod(self.dir, 0o777)
+        shutil.chown(self.dir, user="postgres")  # it runs as postgres
         self.data = self.dir / "data"
         self._as_postgres(str(self.BIN / "initdb"), "-D", str(self.data), "-A", "trust",
                           "-U", "postgres", "--no-sync")

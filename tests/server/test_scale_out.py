@@ -19,14 +19,24 @@ from typing import Any
 
 import pytest
 import redis
+from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode
 from coview.client.agent import JoinRefused
 from coview.client.connection import SessionConnection
 from coview.protocol import client as proto
+from tests.cobrowse_support import (
+    Site,
+    console_cobrowse,
+    publish_settings,
+    replayed,
+    start_visitor,
+    wait_event,
+)
 from tests.conftest import PostgresDatabases, Server, start_server
-from tests.scale_support import Balancer, RedisServer, eventually
+from tests.helpers import bearer, error_code, login
+from tests.scale_support import Balancer, PrivatePostgres, RedisServer, eventually
 from tests.screen_support import GROUP, make_visitor, started, xvfb
 
 pytestmark = pytest.mark.e2e
@@ -261,3 +271,59 @@ def test_presence_and_one_click_across_processes(deployment: Deployment, display
     finally:
         for made in visitors:
             made.close()
+
+
+def test_postgresql_stopped_answers_503_and_recovers_by_itself(tmp_path: Path) -> None:
+    """A process on a PostgreSQL of its own, stopped under it: requests answer 503 with a
+    clear error, /readyz names the database (and the bus as up); started again, all
+    recovers without a restart."""
+    database = PrivatePostgres()
+    server = None
+    try:
+        server = start_server(tmp_path, ["--data-dir", str(tmp_path / "data"), "--database-url",
+                                         database.url])
+        with server.client() as client:
+            token = login(client, server.demo_password)
+            assert client.get("/api/v1/sessions", headers=bearer(token)).status_code == 200
+            database.stop()
+            answer = client.get("/api/v1/sessions", headers=bearer(token))
+            assert answer.status_code == 503
+            assert error_code(answer) == "unavailable"
+            assert "database" in answer.json()["error"]["message"]
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json() == {"status": "not ready", "database": "down", "bus": "ok"}
+            database.start()
+            eventually(lambda: client.get("/readyz").status_code == 200, what="ready again")
+            assert client.get("/api/v1/sessions", headers=bearer(token)).status_code == 200
+            assert server.process.poll() is None
+    finally:
+        if server is not None:
+            server.stop()
+        database.remove()
+
+
+def test_a_cobrowse_session_runs_across_processes(deployment: Deployment,
+                                                  browser: Browser) -> None:
+    """The page's script talks to one process, the agent's console to the other: the console
+    replays the page and follows its changes. (Last in this module: Playwright's loop.)"""
+    first, second = deployment.servers[:2]
+    for server in (first, second):
+        server.demo_password = deployment.password
+    shop = Site(first.base_url, pages={"/": "<h1 id='title'>Plans</h1><ul id='list'></ul>"})
+    try:
+        publish_settings(second, trusted_origins=[shop.origin()])
+        context = browser.new_context()
+        page, key = start_visitor(context, shop.origin() + "/")
+        agent_context, console = console_cobrowse(browser, second, key)
+        frame = replayed(console)
+        expect(frame.locator("#title")).to_have_text("Plans")
+        page.evaluate("document.getElementById('list').innerHTML = '<li>one</li><li>two</li>'")
+        expect(frame.locator("#list li")).to_have_count(2)
+        page.evaluate("COVIEW.Cobrowse.Visitor.stopSession()")
+        assert wait_event(page, "sessionend") == {"reason": "visitor"}
+        expect(console.get_by_test_id("session-status")).to_contain_text("ended")
+        agent_context.close()
+        context.close()
+    finally:
+        shop.close()
