@@ -104,6 +104,8 @@ MISTAKES = [
     (["serve", "--port", "notaport"], "invalid int value"),
     (["serve", "--port", "70000"], "out of range"),
     (["serve", "--database-url", "mysql://x"], "database URL must start with"),
+    (["serve", "--redis-url", "http://x"], "Redis URL must start with"),
+    (["serve", "--redis-url", "redis://127.0.0.1:6379/0"], "give a PostgreSQL database URL"),
     (["frobnicate"], "invalid choice"),
     (["admin", "create-group", "--group-id", "0", "--name", "x"], "group ID"),
     (["admin", "create-group", "--group-id", "5", "--name", " "], "group name"),
