@@ -29,17 +29,16 @@ from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cobrowse_relay import (  # noqa: E402
     BareRelay,
     CoviewRelay,
     Relay,
-    _drain,
-    _read_stamp,
     _stamp,
     free_port,
+    latency,
 )
 
 CHANNEL = "bench"
@@ -112,28 +111,6 @@ class CrossCoview(CoviewRelay):
     async def agent(self) -> ClientConnection:
         self.url = self.agent_url
         return await super().agent()
-
-
-async def latency(relay: Relay, messages: int) -> list[float]:
-    visitor = await relay.visitor()
-    agent = await relay.agent()
-    await asyncio.sleep(0.2)
-    delays: list[float] = []
-
-    async def read() -> None:
-        while len(delays) < messages:
-            payload = relay.payload(bytes(await agent.recv()))  # type: ignore[arg-type]
-            if payload is not None:
-                delays.append(time.perf_counter() - _read_stamp(payload)["t"])
-
-    reader = asyncio.create_task(read())
-    for n in range(messages):
-        await visitor.send(relay.frame(n + 1, _stamp(n, 1024)))
-        await asyncio.sleep(0.002)
-    await asyncio.wait_for(reader, 60)
-    await agent.close()
-    await visitor.close()
-    return sorted(delays)
 
 
 async def throughput(relay: Relay, messages: int) -> float:
@@ -215,10 +192,10 @@ def run(options: argparse.Namespace) -> None:
         for _ in range(options.runs):
             for relay in (coview, bare):
                 before = asyncio.run(commands(redis_url))
-                delays = asyncio.run(latency(relay, options.messages))
+                p50, p99 = asyncio.run(latency(relay, options.messages))
                 used = asyncio.run(commands(redis_url)) - before
-                results[relay.name]["p50"].append(delays[len(delays) // 2] * 1000)
-                results[relay.name]["p99"].append(delays[int(len(delays) * 0.99)] * 1000)
+                results[relay.name]["p50"].append(p50)
+                results[relay.name]["p99"].append(p99)
                 results[relay.name]["commands"].append(used / options.messages)
                 results[relay.name]["rate"].append(
                     asyncio.run(throughput(relay, options.messages)))

@@ -59,6 +59,21 @@ def xvfb(width: int = 1280, height: int = 800) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def x_display() -> Iterator[str]:
+    """A virtual X display set as ``DISPLAY`` while it runs (the previous one put back)."""
+    with xvfb() as name:
+        previous = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = name
+        try:
+            yield name
+        finally:
+            if previous is None:
+                del os.environ["DISPLAY"]
+            else:
+                os.environ["DISPLAY"] = previous
+
+
 class Board:
     """The Tk test application (tests/apps/board.py) on the virtual display."""
 

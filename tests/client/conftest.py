@@ -3,7 +3,6 @@ and the visitors a test made (closed after it)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,19 +10,13 @@ import pytest
 
 import coview
 from tests.conftest import Server, start_server
-from tests.screen_support import Board, xvfb
+from tests.screen_support import Board, x_display
 
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    with xvfb() as name:
-        previous = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = name
+    with x_display() as name:
         yield name
-        if previous is None:
-            del os.environ["DISPLAY"]
-        else:
-            os.environ["DISPLAY"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ checked) and restarting Redis under load resumes the sessions.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,7 @@ from tests.cobrowse_support import (
 from tests.conftest import PostgresDatabases, Server, start_server
 from tests.helpers import bearer, error_code, login
 from tests.scale_support import Balancer, PrivatePostgres, RedisServer, eventually
-from tests.screen_support import GROUP, make_visitor, started, xvfb
+from tests.screen_support import GROUP, make_visitor, started, x_display
 
 pytestmark = pytest.mark.e2e
 
@@ -85,14 +84,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    with xvfb() as name:
-        previous = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = name
+    with x_display() as name:
         yield name
-        if previous is None:
-            del os.environ["DISPLAY"]
-        else:
-            os.environ["DISPLAY"] = previous
 
 
 def test_a_screen_share_runs_across_processes_and_keys_are_unique_across_them(
