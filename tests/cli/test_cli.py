@@ -106,6 +106,8 @@ MISTAKES = [
     (["serve", "--database-url", "mysql://x"], "database URL must start with"),
     (["serve", "--redis-url", "http://x"], "Redis URL must start with"),
     (["serve", "--redis-url", "redis://127.0.0.1:6379/0"], "give a PostgreSQL database URL"),
+    (["serve", "--redis-url", "redis://127.0.0.1:1/0", "--database-url",
+      "postgresql+asyncpg://postgres@127.0.0.1/test"], "Redis is unreachable"),
     (["frobnicate"], "invalid choice"),
     (["admin", "create-group", "--group-id", "0", "--name", "x"], "group ID"),
     (["admin", "create-group", "--group-id", "5", "--name", " "], "group name"),

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from coview.bus.redis import RedisBus
+from coview.errors import InvalidInput, Unavailable
 from coview.server.app import create_app
 from coview.server.config import ServerConfig, load_config
 from coview.server.demo import DemoAccount, ensure_demo
@@ -54,9 +56,18 @@ async def _prepare(config: ServerConfig) -> DemoAccount | None:
     database = Database(config.effective_database_url)
     try:
         await database.migrate()
-        return await ensure_demo(database) if config.demo else None
+        demo = await ensure_demo(database) if config.demo else None
     finally:
         await database.close()
+    if config.redis_url:
+        bus = RedisBus(config.redis_url)
+        try:
+            await bus.start()
+        except Unavailable as exc:
+            raise InvalidInput(f"--redis-url: {exc.message}") from None
+        finally:
+            await bus.close()
+    return demo
 
 
 def _announce(config: ServerConfig, demo: DemoAccount) -> None:
