@@ -52,13 +52,8 @@ class _Server(uvicorn.Server):
 
 
 async def _prepare(config: ServerConfig) -> DemoAccount | None:
-    """Migrate the database before listening, so that a wrong URL fails in one line."""
-    database = Database(config.effective_database_url)
-    try:
-        await database.migrate()
-        demo = await ensure_demo(database) if config.demo else None
-    finally:
-        await database.close()
+    """Reach Redis and migrate the database before listening, so that a wrong URL fails in
+    one line."""
     if config.redis_url:
         bus = RedisBus(config.redis_url)
         try:
@@ -67,6 +62,12 @@ async def _prepare(config: ServerConfig) -> DemoAccount | None:
             raise InvalidInput(f"--redis-url: {exc.message}") from None
         finally:
             await bus.close()
+    database = Database(config.effective_database_url)
+    try:
+        await database.migrate()
+        demo = await ensure_demo(database) if config.demo else None
+    finally:
+        await database.close()
     return demo
 
 
