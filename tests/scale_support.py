@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -39,7 +40,6 @@ class RedisServer:
 
     def _answers(self) -> bool:
         with contextlib.suppress(OSError):
-            import socket
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")

@@ -530,9 +530,6 @@ class Cluster:
     def broken(self) -> bool:
         return self._broken
 
-    def key(self, name: str) -> str:
-        return self._k(name)
-
     def _k(self, name: str) -> str:
         return self.prefix + name
 
