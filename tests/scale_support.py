@@ -39,10 +39,10 @@ class RedisServer:
         wait_until(self._answers, timeout=10, what="redis-server to answer")
 
     def _answers(self) -> bool:
-        with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+        with contextlib.suppress(OSError), \
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
         return False
 
     def stop(self) -> None:
