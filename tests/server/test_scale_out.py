@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode
-from coview.client.agent import JoinRefused
+from coview.client.agent import AgentSession, JoinRefused
 from coview.client.connection import SessionConnection
 from coview.protocol import client as proto
 from tests.cobrowse_support import (
@@ -153,31 +153,42 @@ def numbers(received: list[Any]) -> list[int]:
     return [int(r.header["n"]) for r in received if r.header.get("t") == "info"]
 
 
+async def has(agent: AgentSession, count: int) -> None:
+    """Wait until the agent has ``count`` numbered messages."""
+    await asyncio.to_thread(agent.wait_until, lambda s: len(numbers(s.received)) >= count,
+                            60, f"{count} messages")
+
+
+async def finish(visitor: RawVisitor, agent: AgentSession, total: int) -> list[int]:
+    """Send the last number, ``total``: once the agent has it, whatever a replay repeated
+    has arrived before it (the log replays in order). Returns what the agent got."""
+    await visitor.send(total)
+    await asyncio.to_thread(agent.wait_until, lambda s: total in numbers(s.received), 60,
+                            "the last message")
+    await visitor.conn.close()
+    visitor.task.cancel()
+    return numbers(agent.received)
+
+
 def test_killing_a_process_mid_stream_loses_no_message(deployment: Deployment) -> None:
-    """The visitor streams through the balancer; its process is killed mid-stream. It comes
-    back through the balancer to the other process, which takes the session over: the agent
-    gets every message once, in order."""
+    """The visitor streams through the balancer; its process is killed while messages are in
+    flight. It comes back through the balancer to the other process, which takes the session
+    over: the agent gets every message once, in order."""
     total = 400
 
-    async def scenario() -> tuple[list[int], str]:
+    async def scenario() -> list[int]:
         visitor = RawVisitor(deployment.balancer.url, "stream-key")
         await asyncio.wait_for(visitor.welcomed.wait(), 15)
         agent = await asyncio.to_thread(deployment.agent().join, "stream-key")
-        for n in range(total):
+        for n in range(total // 2):
             await visitor.send(n)
-            if n == total // 2:
-                await asyncio.to_thread(kill_owner, deployment, agent.welcome["session_id"])
-            await asyncio.sleep(0.002)
-        await asyncio.to_thread(agent.wait_until, lambda s: len(numbers(s.received)) >= total,
-                                60, "every message")
-        await asyncio.sleep(0.5)  # anything repeated would arrive now
-        got = numbers(agent.received)
-        await visitor.conn.close()
-        visitor.task.cancel()
-        return got, str(agent.welcome["session_id"])
+        await has(agent, total // 4)  # the rest of the first half may still be on its way
+        await asyncio.to_thread(kill_owner, deployment, agent.welcome["session_id"])
+        for n in range(total // 2, total):
+            await visitor.send(n)
+        return await finish(visitor, agent, total)
 
-    got, _ = asyncio.run(scenario())
-    assert got == list(range(total))
+    assert asyncio.run(scenario()) == list(range(total + 1))
     survivor = deployment.servers[0]
     assert "session adopted" in survivor.logs()
     deployment.servers.append(deployment.start())  # back to two, for the next tests
@@ -206,23 +217,20 @@ def test_redis_restarted_under_load_the_session_resumes(deployment: Deployment) 
         visitor = RawVisitor(first.base_url, "redis-restart")
         await asyncio.wait_for(visitor.welcomed.wait(), 15)
         agent = await asyncio.to_thread(deployment.agent(second).join, "redis-restart")
-        for n in range(total):
+        for n in range(total // 3):
             await visitor.send(n)
-            if n == total // 3:
-                deployment.redis.stop()
-            if n == total // 2:
-                await asyncio.to_thread(deployment.redis.start)
-            await asyncio.sleep(0.005)
-        await asyncio.to_thread(agent.wait_until, lambda s: len(numbers(s.received)) >= total,
-                                60, "every message")
-        await asyncio.sleep(0.5)
-        got = numbers(agent.received)
+        await has(agent, total // 6)
+        deployment.redis.stop()
+        for n in range(total // 3, 2 * total // 3):  # sent while Redis is down
+            await visitor.send(n)
+        await asyncio.to_thread(deployment.redis.start)
+        for n in range(2 * total // 3, total):
+            await visitor.send(n)
+        got = await finish(visitor, agent, total)
         assert visitor.ended is None
-        await visitor.conn.close()
-        visitor.task.cancel()
         return got
 
-    assert asyncio.run(scenario()) == list(range(total))
+    assert asyncio.run(scenario()) == list(range(total + 1))
     assert "Redis is back" in first.logs()
 
 
