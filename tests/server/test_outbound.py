@@ -60,3 +60,15 @@ def test_get_waits_and_close_ends() -> None:
         return [first, await queue.get(), await queue.get()]
 
     assert asyncio.run(scenario()) == [b"x", b"y", None]
+
+
+def test_next_size_names_the_frame_get_nowait_returns() -> None:
+    out = Outbound(max_reliable_bytes=1024, max_volatile_bytes=1024)
+    assert out.next_size() is None
+    out.put_volatile("tile", b"v" * 7)
+    out.put_reliable(b"r" * 3)
+    assert out.next_size() == 3
+    assert out.get_nowait() == b"rrr"
+    assert out.next_size() == 7
+    assert out.get_nowait() == b"v" * 7
+    assert out.next_size() is None

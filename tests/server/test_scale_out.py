@@ -9,6 +9,7 @@ checked) and restarting Redis under load resumes the sessions.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from playwright.sync_api import Browser, expect
@@ -131,12 +133,12 @@ def test_a_screen_share_runs_across_processes_and_keys_are_unique_across_them(
 class RawVisitor:
     """A visitor speaking the protocol itself: numbered ``info`` messages, one after another."""
 
-    def __init__(self, url: str, key: str) -> None:
+    def __init__(self, url: str, key: str, *, tunnel: bool = False) -> None:
         self.welcomed = asyncio.Event()
         self.ended: str | None = None
         self.conn = SessionConnection(url, {
             "t": "start", "v": "1.0", "group_id": GROUP, "key_kind": "named", "key": key,
-            "client": "scale-test"}, self._on_event)
+            "client": "scale-test"}, self._on_event, force_tunnel=tunnel)
         self.task = asyncio.create_task(self.conn.run())
 
     async def _on_event(self, event: proto.Event) -> None:
@@ -170,19 +172,38 @@ async def finish(visitor: RawVisitor, agent: AgentSession, total: int) -> list[i
     return numbers(agent.received)
 
 
-def test_killing_a_process_mid_stream_loses_no_message(deployment: Deployment) -> None:
+def tunnelled(server: Server) -> int:
+    """How many tunnel requests the server has answered with frames or taken frames from."""
+    return len(re.findall(r'"/tunnel/v1/\{tunnel_id\}/(?:send|recv)", "status": 20[04]',
+                          server.logs()))
+
+
+@pytest.mark.parametrize("tunnel", [False, True], ids=["websocket", "http-tunnel"])
+def test_killing_a_process_mid_stream_loses_no_message(deployment: Deployment,
+                                                       tunnel: bool) -> None:
     """The visitor streams through the balancer; its process is killed while messages are in
     flight. It comes back through the balancer to the other process, which takes the session
-    over: the agent gets every message once, in order."""
+    over: the agent gets every message once, in order.
+
+    Over the HTTP tunnel the visitor's requests land on both processes (the balancer has no
+    stickiness): the one without the tunnel passes them to the one with it."""
     total = 400
+    key = f"stream-key-{tunnel}"
+    first, second = deployment.servers[:2]
+    tunnelled_before = [tunnelled(s) for s in (first, second)]
 
     async def scenario() -> list[int]:
-        visitor = RawVisitor(deployment.balancer.url, "stream-key")
+        visitor = RawVisitor(deployment.balancer.url, key, tunnel=tunnel)
         await asyncio.wait_for(visitor.welcomed.wait(), 15)
-        agent = await asyncio.to_thread(deployment.agent().join, "stream-key")
+        agent = await asyncio.to_thread(deployment.agent().join, key)
         for n in range(total // 2):
             await visitor.send(n)
         await has(agent, total // 4)  # the rest of the first half may still be on its way
+        if tunnel:
+            await asyncio.to_thread(
+                eventually, lambda: all(tunnelled(s) > before for s, before
+                                        in zip((first, second), tunnelled_before, strict=True)),
+                what="tunnel requests on both processes")
         await asyncio.to_thread(kill_owner, deployment, agent.welcome["session_id"])
         for n in range(total // 2, total):
             await visitor.send(n)
@@ -205,6 +226,27 @@ def kill_owner(deployment: Deployment, session_id: str) -> None:
     owner.process.wait()
     deployment.servers.remove(owner)
     deployment.rebalance()
+
+
+def test_any_process_answers_for_a_tunnel_and_unknown_ones_are_404(
+        deployment: Deployment) -> None:
+    """A tunnel opened on one process is used and closed through the other (its errors come
+    back as they are); a tunnel that does not exist, or whose process does not, is a 404 on
+    every process."""
+    first, second = deployment.servers[:2]
+    tunnel = httpx.post(f"{first.base_url}/tunnel/v1").json()["tunnel"]
+    proc = tunnel.split(".")[0]
+    for server, unknown in ((second, f"{proc}.no-such-tunnel"), (second, "0123456789ab.x"),
+                            (first, "no-such-tunnel")):
+        response = httpx.get(f"{server.base_url}/tunnel/v1/{unknown}/recv", timeout=30)
+        assert response.status_code == 404
+        assert error_code(response) == "tunnel_not_found"
+    base = f"{second.base_url}/tunnel/v1/{tunnel}"
+    assert httpx.post(f"{base}/send", content=b"\x00\x00").status_code == 400  # bad framing
+    assert httpx.post(f"{base}/send", content=b"").status_code == 204  # no frames: fine
+    assert httpx.delete(base).status_code == 204
+    response = httpx.get(f"{first.base_url}/tunnel/v1/{tunnel}/recv", timeout=30)
+    assert error_code(response) == "tunnel_not_found"
 
 
 def test_redis_restarted_under_load_the_session_resumes(deployment: Deployment) -> None:

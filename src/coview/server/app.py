@@ -92,7 +92,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         if cluster is not None:
             await cluster.start()
         await hub.start()
-        tunnels = Tunnels(hub)
+        tunnels = Tunnels(hub, cluster)
         app.state.tunnels = tunnels
         await tunnels.start()
         log.info("ready", extra={"fields": {"version": __version__,

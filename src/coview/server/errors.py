@@ -50,6 +50,11 @@ def error_response(status: int, code: str, message: str, *,
 
 async def _coview_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CoviewError)
+    return coview_error_response(exc)
+
+
+def coview_error_response(exc: CoviewError) -> JSONResponse:
+    """The answer to a request that failed with ``exc``."""
     status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 400)
     headers: dict[str, str] = {}
     if isinstance(exc, Throttled):

@@ -82,6 +82,14 @@ class Outbound:
             self._ready.clear()
             await self._ready.wait()
 
+    def next_size(self) -> int | None:
+        """The size of the frame :meth:`get_nowait` would return, if one is waiting."""
+        if self._reliable:
+            return len(self._reliable[0])
+        if self._volatile:
+            return len(next(iter(self._volatile.values())))
+        return None
+
     def get_nowait(self) -> bytes | None:
         """The next frame if one is waiting, else None."""
         if self._reliable:

@@ -5,22 +5,33 @@
 waits up to 20 s for frames from it (410 once the connection is over), and
 ``DELETE /tunnel/v1/{id}`` closes it. Frames are length-prefixed (``coview.protocol.stream``).
 A tunnel nobody polls for 30 s is closed.
+
+With several processes (``--redis-url``) a tunnel lives in the process that opened it, and
+its id starts with that process's id: a request that reaches another process is passed to it
+over Redis and its answer passed back, so a balancer needs no stickiness for tunnels either.
+If that process dies, the request answers 404 and the client reconnects (and resumes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import re
 import secrets
 import time
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from coview.errors import NotFound, PermissionDenied
+from coview.errors import CoviewError, NotFound, PermissionDenied, Unavailable
 from coview.protocol.frames import ProtocolError
 from coview.protocol.stream import pack_frames, unpack_frames
+from coview.server.cluster import Cluster
+from coview.server.errors import coview_error_response, error_response
 from coview.server.hub import MAX_VISITOR_FRAME, SessionHub
 from coview.server.outbound import Outbound
 from coview.server.ws import Disconnected, serve_session
@@ -28,10 +39,16 @@ from coview.server.ws import Disconnected, serve_session
 log = logging.getLogger("coview.tunnel")
 
 POLL_SECONDS = 20.0
+SEND_SECONDS = 10.0  # how long a send waits for room in the connection's queue
 IDLE_SECONDS = 30.0
 MAX_RECV_BYTES = 4 * 1024 * 1024
 MAX_TUNNELS = 10_000
 MAX_SEND_BODY = MAX_VISITOR_FRAME + 64 * 1024
+ASK_GRACE = 10.0  # how much longer than the tunnel's process itself a passed request may take
+MAX_ASKING = 2 * MAX_TUNNELS  # requests passed to other processes, waiting for their answers
+REAP_SECONDS = 2.0
+_WAITS = {"send": SEND_SECONDS, "recv": POLL_SECONDS, "close": 0.0}
+_PROC = re.compile(r"[0-9a-f]{12}")
 
 router = APIRouter(prefix="/tunnel/v1", include_in_schema=False)
 
@@ -64,12 +81,18 @@ class TunnelConn:
 
 
 class Tunnels:
-    """The open tunnels of this process."""
+    """The open tunnels of this process, and its requests for other processes' tunnels."""
 
-    def __init__(self, hub: SessionHub) -> None:
+    def __init__(self, hub: SessionHub, cluster: Cluster | None = None) -> None:
         self.hub = hub
+        self.cluster = cluster
         self.open: dict[str, TunnelConn] = {}
+        self._asking: dict[str, tuple[str, asyncio.Future[Response]]] = {}  # by request id
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        if cluster is not None:
+            cluster.handlers.update(tun=self._asked, tunr=self._answered)
 
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
@@ -81,11 +104,17 @@ class Tunnels:
                 await self._reaper
         for conn in list(self.open.values()):
             conn.close()
+        self._give_up(lambda _proc: True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def create(self, address: str, host: str) -> TunnelConn:
         if len(self.open) >= MAX_TUNNELS:
             raise PermissionDenied("too many tunnels are open", code="busy")
-        conn = TunnelConn(secrets.token_urlsafe(32), address, host)
+        token = secrets.token_urlsafe(32)  # never holds a dot
+        tunnel_id = f"{self.cluster.proc}.{token}" if self.cluster is not None else token
+        conn = TunnelConn(tunnel_id, address, host)
         self.open[conn.tunnel_id] = conn
         conn.task = asyncio.create_task(self._serve(conn))
         return conn
@@ -95,6 +124,60 @@ class Tunnels:
         if conn is None:
             raise NotFound("there is no such tunnel", code="tunnel_not_found")
         return conn
+
+    async def handle(self, op: str, tunnel_id: str, body: bytes = b"") -> Response:
+        """Answer a tunnel request (``send``, ``recv`` or ``close``), here or by the process
+        that holds the tunnel."""
+        home = self._home(tunnel_id)
+        if home is not None:
+            return await self._ask(home, op, tunnel_id, body)
+        try:
+            if op == "send":
+                return await self._send(self.get(tunnel_id), body)
+            if op == "recv":
+                return await self._recv(self.get(tunnel_id))
+            conn = self.open.pop(tunnel_id, None)
+            if conn is not None:
+                conn.end_input()
+            return Response(status_code=204)
+        except CoviewError as exc:
+            return coview_error_response(exc)
+
+    # -- the tunnel's own process ----------------------------------------------------------
+
+    async def _send(self, conn: TunnelConn, body: bytes) -> Response:
+        try:
+            frames = unpack_frames(body, max_frame=MAX_VISITOR_FRAME)
+        except ProtocolError as exc:
+            return error_response(400, exc.code, exc.message)
+        for frame in frames:
+            try:
+                await asyncio.wait_for(conn.inbound.put(frame), SEND_SECONDS)
+            except TimeoutError:
+                return error_response(503, "busy", "try again")
+        return Response(status_code=204)
+
+    async def _recv(self, conn: TunnelConn) -> Response:
+        conn.last_poll = time.monotonic()
+        try:
+            first = await asyncio.wait_for(conn.outbound.get(), POLL_SECONDS)
+        except TimeoutError:
+            first = b""
+        conn.last_poll = time.monotonic()
+        if first is None:
+            self.open.pop(conn.tunnel_id, None)
+            return Response(status_code=410)
+        frames = [first] if first else []
+        size = len(first)
+        # Up to MAX_RECV_BYTES in all, or the one frame: an answer always fits in one message
+        # between processes.
+        while (following := conn.outbound.next_size()) is not None \
+                and size + following <= MAX_RECV_BYTES:
+            frame = conn.outbound.get_nowait()
+            assert frame is not None
+            frames.append(frame)
+            size += following
+        return Response(pack_frames(frames), media_type="application/octet-stream")
 
     async def _serve(self, conn: TunnelConn) -> None:
         async def receive() -> bytes:
@@ -108,14 +191,95 @@ class Tunnels:
         conn.outbound.close()
         # Keep the tunnel until its client has read what is left (or goes idle).
 
+    def _asked(self, header: dict[str, Any], payload: bytes) -> None:
+        """Another process passes on a request for one of this process's tunnels."""
+        op, tunnel_id = header.get("op"), header.get("id")
+        if op not in _WAITS or not isinstance(tunnel_id, str) or len(tunnel_id) > 128:
+            return
+        task = asyncio.create_task(self._answer(op, tunnel_id, payload, header))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, op: str, tunnel_id: str, body: bytes,
+                      header: dict[str, Any]) -> None:
+        # Only this process's own tunnels: a request is passed on once, never again.
+        response = _gone() if self._home(tunnel_id) is not None else \
+            await self.handle(op, tunnel_id, body)
+        asker, request = header.get("from"), header.get("r")
+        if self.cluster is not None and isinstance(asker, str) and request:
+            self.cluster.send(asker, {"t": "tunr", "r": request, "s": response.status_code,
+                                      "m": response.media_type or ""}, bytes(response.body))
+
+    # -- another process's tunnel -----------------------------------------------------------
+
+    def _home(self, tunnel_id: str) -> str | None:
+        """The process holding the tunnel, if another one."""
+        if self.cluster is None:
+            return None
+        proc, dot, _ = tunnel_id.partition(".")
+        if not dot or proc == self.cluster.proc or not _PROC.fullmatch(proc):
+            return None
+        return proc
+
+    async def _ask(self, proc: str, op: str, tunnel_id: str, body: bytes) -> Response:
+        assert self.cluster is not None
+        if len(self._asking) >= MAX_ASKING:
+            return error_response(503, "busy", "try again")
+        request = str(next(self._ids))
+        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._asking[request] = (proc, answer)
+        try:
+            self.cluster.send(proc, {"t": "tun", "op": op, "id": tunnel_id, "r": request,
+                                     "from": self.cluster.proc}, body)
+            return await asyncio.wait_for(answer, _WAITS[op] + ASK_GRACE)
+        except TimeoutError:
+            # The answer is lost (frames with it, perhaps): end the connection, its client
+            # reconnects and resumes from what it has.
+            self.cluster.send(proc, {"t": "tun", "op": "close", "id": tunnel_id})
+            return _gone()
+        finally:
+            self._asking.pop(request, None)
+
+    def _answered(self, header: dict[str, Any], payload: bytes) -> None:
+        waiting = self._asking.get(str(header.get("r")))
+        if waiting is None or waiting[1].done():
+            return
+        status = header.get("s")
+        media = header.get("m")
+        waiting[1].set_result(Response(payload, status_code=status if isinstance(status, int)
+                                       else 502, media_type=str(media) if media else None))
+
+    def _give_up(self, lost: Callable[[str], bool]) -> None:
+        """Answer the requests waiting on processes that are gone."""
+        for proc, answer in list(self._asking.values()):
+            if lost(proc) and not answer.done():
+                answer.set_result(_gone())
+
+    async def _check_asked(self) -> None:
+        if not self._asking or self.cluster is None:
+            return
+        dead: set[str] = set()
+        for proc in {proc for proc, _ in self._asking.values()}:
+            try:
+                if self.cluster.broken or not await self.cluster.alive(proc):
+                    dead.add(proc)
+            except Unavailable:
+                dead.add(proc)
+        self._give_up(dead.__contains__)
+
     async def _reap_forever(self) -> None:
         while True:
-            await asyncio.sleep(2)
+            await asyncio.sleep(REAP_SECONDS)
             now = time.monotonic()
             for conn in list(self.open.values()):
                 if now - conn.last_poll > IDLE_SECONDS:
                     conn.close()
                     self.open.pop(conn.tunnel_id, None)
+            await self._check_asked()
+
+
+def _gone() -> JSONResponse:
+    return error_response(404, "tunnel_not_found", "the tunnel's server is gone; reconnect")
 
 
 def _tunnels(request: Request) -> Tunnels:
@@ -136,49 +300,15 @@ async def open_tunnel(request: Request) -> JSONResponse:
 
 @router.post("/{tunnel_id}/send")
 async def send(tunnel_id: str, request: Request) -> Response:
-    conn = _tunnels(request).get(tunnel_id)
-    body = await request.body()
-    try:
-        frames = unpack_frames(body, max_frame=MAX_VISITOR_FRAME)
-    except ProtocolError as exc:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
-                            status_code=400)
-    for frame in frames:
-        try:
-            await asyncio.wait_for(conn.inbound.put(frame), 10)
-        except TimeoutError:
-            return JSONResponse({"error": {"code": "busy", "message": "try again"}},
-                                status_code=503)
-    return Response(status_code=204)
+    tunnels = _tunnels(request)
+    return await tunnels.handle("send", tunnel_id, await request.body())
 
 
 @router.get("/{tunnel_id}/recv")
 async def recv(tunnel_id: str, request: Request) -> Response:
-    tunnels = _tunnels(request)
-    conn = tunnels.get(tunnel_id)
-    conn.last_poll = time.monotonic()
-    frames: list[bytes] = []
-    try:
-        first = await asyncio.wait_for(conn.outbound.get(), POLL_SECONDS)
-    except TimeoutError:
-        first = b""
-    conn.last_poll = time.monotonic()
-    if first is None:
-        tunnels.open.pop(tunnel_id, None)
-        return Response(status_code=410)
-    if first:
-        frames.append(first)
-        size = len(first)
-        while size < MAX_RECV_BYTES and (more := conn.outbound.get_nowait()) is not None:
-            frames.append(more)
-            size += len(more)
-    return Response(pack_frames(frames), media_type="application/octet-stream")
+    return await _tunnels(request).handle("recv", tunnel_id)
 
 
 @router.delete("/{tunnel_id}")
 async def close_tunnel(tunnel_id: str, request: Request) -> Response:
-    tunnels = _tunnels(request)
-    conn = tunnels.open.pop(tunnel_id, None)
-    if conn is not None:
-        conn.end_input()
-    return Response(status_code=204)
+    return await _tunnels(request).handle("close", tunnel_id)
