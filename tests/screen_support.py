@@ -308,9 +308,12 @@ class NoWebSocketProxy:
 GROUP = 12345  # the demo group
 
 
-def new_group(server: Server, group_id: int, **settings: object) -> str:
+def new_group(server: Server, group_id: int, *, database_url: str = "",
+              **settings: object) -> str:
     """A fresh group with an admin, its production settings changed; returns the password."""
     data = ["--data-dir", str(server.data_dir)]  # type: ignore[attr-defined]
+    if database_url:
+        data += ["--database-url", database_url]
     made = run_coview("admin", "create-group", "--group-id", str(group_id), "--name", "t",
                       *data)
     assert made.returncode == 0, made.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ from tests.cobrowse_support import (
 from tests.conftest import PostgresDatabases, Server, start_server
 from tests.helpers import bearer, error_code, login
 from tests.scale_support import Balancer, PrivatePostgres, RedisServer, eventually
-from tests.screen_support import GROUP, make_visitor, started, x_display
+from tests.screen_support import GROUP, make_visitor, new_group, started, x_display
+from tests.webhook_support import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -60,9 +62,11 @@ class Deployment:
         self.balancer.backends[:] = [int(s.base_url.rsplit(":", 1)[1]) for s in self.servers]
 
     def start(self, *, demo: bool = False) -> Server:
-        return start_server(self.tmp, ["--data-dir", str(self.tmp / "data"),
-                                       "--database-url", self.database_url,
-                                       "--redis-url", self.redis.url], demo=demo)
+        server = start_server(self.tmp, ["--data-dir", str(self.tmp / "data"),
+                                         "--database-url", self.database_url,
+                                         "--redis-url", self.redis.url], demo=demo)
+        server.data_dir = self.tmp / "data"  # type: ignore[attr-defined]
+        return server
 
 
 @pytest.fixture(scope="module")
@@ -277,28 +281,52 @@ def test_redis_restarted_under_load_the_session_resumes(deployment: Deployment) 
 
 
 def test_presence_and_one_click_across_processes(deployment: Deployment, display: str) -> None:
-    """The visitor is online on one process; the agent's CRM asks another, clicks, follows
-    the terms statuses, and joins the session the visitor starts under its visitor ID."""
+    """The visitor is online on one process; Redis restarts (the process writes the visitor
+    back); a second window of its application connects to the other process. The agent's CRM
+    asks that process, clicks, follows the terms statuses, and joins the session the visitor
+    starts under its visitor ID. The group's webhooks hear each piece of news once, as with one
+    process: online when the first window connects, offline when the last one leaves."""
     first, second = deployment.servers[:2]
+    group = 2601
+    receiver = Receiver()
+    password = new_group(first, group, database_url=deployment.database_url,
+                         webhooks=[{"url": receiver.url}])
+    stored = redis.Redis(port=deployment.redis.port)
     visitors: list[coview.Visitor] = []
-    try:
-        visitor = make_visitor(visitors, first.base_url)
+
+    def window(server: Server) -> tuple[coview.Visitor, coview.PresenceVisitor]:
+        visitor = make_visitor(visitors, server.base_url, group=group)
         presence = coview.PresenceVisitor(visitor)
         presence.default_ui(False)
-        visitor.init(GROUP, visitor_id="cust-9")
+        visitor.init(group, visitor_id="cust-9")
         visitor.wait_for(EventCode.VISITOR_INITIALIZED)
         presence.connect(info={"screen": "billing"})
         visitor.wait_for(EventCode.PRESENCE_CONNECTED)
-        agent = deployment.agent(second)
-        eventually(lambda: agent.presence("cust-9")["online"] is True, what="online elsewhere")
+        return visitor, presence
+
+    try:
+        visitor, presence = window(first)
+        agent = coview.Agent(second.base_url, group_id=group, username="boss",
+                             password=password)
+        eventually(lambda: agent.presence("cust-9")["online"] is True, what="online")
         assert agent.presence("cust-9")["info"] == {"screen": "billing"}
         assert [v["visitor_id"] for v in agent.online("cust-")] == ["cust-9"]
+        eventually(lambda: "visitor.online" in receiver.types(), what="the online webhook")
 
+        deployment.redis.stop()
+        deployment.redis.start()  # empty: each process writes its visitors back
+        eventually(lambda: stored.hlen(f"coview:presence:{group}") == 1,
+                   what="the visitor written back")
+        assert agent.presence("cust-9")["online"] is True
+
+        _, other_window = window(second)
+        eventually(lambda: stored.hlen(f"coview:presence:{group}") == 2,
+                   what="the second window")
         statuses: list[str] = []
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(agent.start_one_click, "cust-9", timeout=30,
                                   on_status=statuses.append)
-            assert visitor.wait_for(EventCode.PRESENCE_SHOW_TERMS).properties["agent"] == "demo"
+            assert visitor.wait_for(EventCode.PRESENCE_SHOW_TERMS).properties["agent"] == "boss"
             presence.signal_agent("terms", {"status": "accepted"})
             visitor.start_session()
             assert visitor.wait_for(
@@ -309,11 +337,21 @@ def test_presence_and_one_click_across_processes(deployment: Deployment, display
         visitor.end_session()
         session.wait_until(lambda s: s.ended_reason is not None, what="the end")
 
+        other_window.disconnect()  # still online in the first window
+        eventually(lambda: stored.hlen(f"coview:presence:{group}") == 1, what="one window")
+        assert agent.presence("cust-9")["online"] is True
         presence.disconnect()
         eventually(lambda: agent.presence("cust-9")["online"] is False, what="offline")
+        expected = Counter({"visitor.online": 1, "visitor.offline": 1, "presence.terms": 3,
+                            "session.start": 1, "session.end": 1})
+        eventually(lambda: Counter(receiver.types()) >= expected, what="the webhooks")
+        assert Counter(receiver.types()) == expected
+        assert Counter(e["data"]["status"] for e in receiver.events()
+                       if e["type"] == "presence.terms") == Counter(statuses)
     finally:
         for made in visitors:
             made.close()
+        receiver.close()
 
 
 def test_postgresql_stopped_answers_503_and_recovers_by_itself(tmp_path: Path) -> None:

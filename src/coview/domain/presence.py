@@ -133,6 +133,10 @@ class PresenceBook:
     def count(self) -> int:
         return len(self._online)
 
+    def everyone(self) -> list[Presence]:
+        """Every online visitor, of every group."""
+        return list(self._online.values())
+
     def connected(self, group_id: GroupId, visitor_id: str, info: dict[str, str],
                   now: float) -> list[Change]:
         presence = self._online.get((group_id, visitor_id))

@@ -21,8 +21,11 @@ Keys (under the prefix): ``proc:P`` heartbeat; ``procs`` the processes; ``owner:
 running session S; ``owned:P`` its sessions; ``state:S`` the session's state (JSON);
 ``inbox:S`` the last message number taken from each party; ``log:S:a`` and ``log:S:v`` the
 streams of messages to agents and to the visitor (ID ``seq-1``); ``call:C`` a call ID's session;
-``live:G`` a group's sessions by start time; ``ended:S`` why a session ended (an hour). Channels:
-``to:P`` one process's messages, ``s:S`` one session's messages.
+``live:G`` a group's sessions by start time; ``ended:S`` why a session ended (an hour);
+``presence:G`` each process's view of the group's online visitors (field ``V|P``),
+``presences:P`` what P wrote there; ``oneclick:G:V`` a visitor's one-click request; ``once:N``
+news one process has sent (an hour). Channels: ``to:P`` one process's messages, ``s:S`` one
+session's messages.
 """
 
 from __future__ import annotations
@@ -66,6 +69,18 @@ redis.call('SADD', KEYS[3], ARGV[3])
 return 1
 """
 
+# A one-click request's view, from one of the processes that hold the visitor: each hears of
+# some of its statuses, so the view that has heard the most of a request wins.
+_ONE_CLICK = """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local was, now = cjson.decode(old), cjson.decode(ARGV[1])
+  if was.request_id == now.request_id and #was.history >= #now.history then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 # Broadcast kinds: the first byte of a message on a session's channel.
 TO_AGENTS = b"a"
 TO_VISITOR = b"v"
@@ -93,7 +108,8 @@ class Cluster:
         self.handlers: dict[str, DirectHandler] = {}  # direct messages, by type
         self.on_session: Handler = lambda _sid, _data: None
         self.on_lost: Callable[[], None] = lambda: None  # Redis dropped us: messages lost
-        self.on_restore: Callable[[], list[Command]] = list
+        # Redis lost everything: each gives what writes its part of this process back.
+        self.restorers: list[Callable[[], list[Command]]] = []
         self._redis: Redis | None = None
         self._sub: Redis | None = None
         self._pubsub: PubSub | None = None
@@ -162,7 +178,7 @@ class Cluster:
 
     async def _register(self) -> None:
         redis = self._client()
-        for name, script in (("append", _APPEND), ("take", _TAKE)):
+        for name, script in (("append", _APPEND), ("take", _TAKE), ("one_click", _ONE_CLICK)):
             self._sha[name] = str(await redis.script_load(script))
         async with redis.pipeline(transaction=False) as pipe:
             pipe.set(self._k(f"proc:{self.proc}"), b"1", px=int(self.lease * 1000))
@@ -329,17 +345,32 @@ class Cluster:
 
     def presence_set(self, group_id: int, visitor_id: str, view: bytes | None) -> None:
         """This process's view of an online visitor (None: it went offline here)."""
+        for command, args, kwargs in self.presence_commands(group_id, visitor_id, view):
+            self._put(command, args, **kwargs)
+
+    def presence_commands(self, group_id: int, visitor_id: str,
+                          view: bytes | None) -> list[Command]:
         name, entry = self._k(f"presence:{group_id}"), f"{visitor_id}|{self.proc}"
+        mine = self._k(f"presences:{self.proc}")
         if view is None:
-            self._put("hdel", (name, entry))
-            self._put("srem", (self._k(f"presences:{self.proc}"), f"{group_id}|{entry}"))
-        else:
-            self._put("hset", (name, entry, view))
-            self._put("sadd", (self._k(f"presences:{self.proc}"), f"{group_id}|{entry}"))
+            return [("hdel", (name, entry), {}), ("srem", (mine, f"{group_id}|{entry}"), {})]
+        return [("hset", (name, entry, view), {}), ("sadd", (mine, f"{group_id}|{entry}"), {})]
 
     def one_click_set(self, group_id: int, visitor_id: str, view: bytes) -> None:
-        """A one-click request's latest view (kept a day after its last change)."""
-        self._put("set", (self._k(f"oneclick:{group_id}:{visitor_id}"), view), ex=86_400)
+        """A one-click request's view (kept a day after its last change), unless Redis has
+        one of the same request that has heard of as many of its statuses."""
+        command, args, kwargs = self.one_click_command(group_id, visitor_id, view)
+        self._put(command, args, **kwargs)
+
+    def one_click_command(self, group_id: int, visitor_id: str, view: bytes) -> Command:
+        return ("evalsha", (self._sha["one_click"], 1,
+                            self._k(f"oneclick:{group_id}:{visitor_id}"), view, 86_400), {})
+
+    async def first(self, name: str, ttl: int) -> bool:
+        """Whether this process is the first to ask for ``name`` (within ``ttl`` seconds):
+        what several processes would each do, done once."""
+        return bool(await self._call(lambda r: r.set(self._k(f"once:{name}"), b"1", nx=True,
+                                                     ex=ttl)))
 
     async def presences(self, group_id: int, visitor_id: str | None = None
                         ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
@@ -507,7 +538,7 @@ class Cluster:
         """Redis is back: register again and write every owned session anew, ahead of
         anything queued after."""
         await self._register()
-        commands = self.on_restore()
+        commands = [command for restorer in self.restorers for command in restorer()]
         self._broken = False
         self._queue[:0] = commands
         self._queued += len(commands)

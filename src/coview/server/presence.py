@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from coview.domain.agents import Agent
@@ -44,7 +45,7 @@ from coview.protocol.presence import (
     parse_visitor_message,
 )
 from coview.protocol.version import VersionCheck, check_version
-from coview.server.cluster import Cluster
+from coview.server.cluster import Cluster, Command
 from coview.server.group_cache import GroupCache
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
@@ -74,6 +75,18 @@ class PresenceSocket(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class News:
+    """A webhook to send. Scaled out: ``once`` names it, so that only the first process to
+    hear it sends it; ``visitor`` is whose going online or offline it tells."""
+
+    group_id: GroupId
+    event: str
+    payload: dict[str, Any]
+    once: str = ""
+    visitor: str = ""
+
+
 class PresenceService:
     """Presence for every group, in this process."""
 
@@ -84,6 +97,7 @@ class PresenceService:
         self.cluster = cluster
         if cluster is not None:
             cluster.handlers.update(oneclick=self._asked, pstarted=self._started_here)
+            cluster.restorers.append(self._restore_commands)
         self.webhooks = webhooks
         self.groups = groups
         self.clock = clock
@@ -92,15 +106,21 @@ class PresenceService:
         self._sockets: dict[tuple[GroupId, str], list[PresenceSocket]] = {}
         self._signals: dict[tuple[GroupId, str], dict[str, Any]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        # Scaled out, the webhooks each process would send, to be sent once (in order).
+        self._news: asyncio.Queue[News] = asyncio.Queue()
+        self._newsroom: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_forever(), name="coview-presence")
+        if self.cluster is not None:
+            self._newsroom = asyncio.create_task(self._news_forever(), name="coview-news")
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        for task in (self._ticker, self._newsroom):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _tick_forever(self) -> None:
         while True:
@@ -117,13 +137,53 @@ class PresenceService:
             p = change.presence
             self._mirror(p.group_id, p.visitor_id, change.request)
             if change.kind == "terms" and change.request is not None:
-                self.webhooks.emit(p.group_id, "presence.terms",
-                                   {"visitor_id": p.visitor_id, **request_view(change.request)})
+                request = change.request
+                self._emit(News(p.group_id, "presence.terms",
+                                {"visitor_id": p.visitor_id, **request_view(request)},
+                                once=f"terms:{p.group_id}:{request.request_id}:"
+                                     f"{request.status.value}"))
             else:
                 if change.kind == "offline":
                     self._signals.pop((p.group_id, p.visitor_id), None)
-                self.webhooks.emit(p.group_id, f"visitor.{change.kind}",
-                                   {"visitor_id": p.visitor_id, "info": p.info})
+                self._emit(News(p.group_id, f"visitor.{change.kind}",
+                                {"visitor_id": p.visitor_id, "info": p.info},
+                                visitor=p.visitor_id))
+
+    def _emit(self, news: News) -> None:
+        if self.cluster is None:
+            self.webhooks.emit(news.group_id, news.event, news.payload)
+        else:
+            self._news.put_nowait(news)
+
+    async def _news_forever(self) -> None:
+        while True:
+            news = await self._news.get()
+            try:
+                ours = await self._ours(news)
+            except (CoviewError, TimeoutError):
+                ours = True  # Redis is not answering: better twice than never
+            if ours:
+                self.webhooks.emit(news.group_id, news.event, news.payload)
+
+    async def _ours(self, news: News) -> bool:
+        """Scaled out: whether this process sends ``news``. A visitor connected to several
+        processes is online from the first process it reached until the last one lost it
+        (after its grace period), as on one process; a one-click request's news is sent by
+        the first process to hear it."""
+        assert self.cluster is not None
+        if news.once:
+            return await self.cluster.first(news.once, 3600)
+        if not news.visitor:
+            return True
+        await asyncio.wait_for(self.cluster.flush(), 5)  # this process's view is in Redis
+        views = (await self.cluster.presences(news.group_id, news.visitor)).get(news.visitor, [])
+        mine = [(view.get("since") or 0, proc) for proc, view in views
+                if proc == self.cluster.proc]
+        others = [(view.get("since") or 0, proc) for proc, view in views
+                  if proc != self.cluster.proc]
+        if news.event == "visitor.online" and mine and others:
+            return mine[0] < min(others)  # two at once: the earlier one tells
+        return not others
 
     def view(self, presence: Presence) -> dict[str, Any]:
         """A visitor's presence as the API shows it."""
@@ -218,15 +278,29 @@ class PresenceService:
         if self.cluster is None:
             return
         presence = self.book.get(group_id, visitor_id)
-        view = None
-        if presence is not None:
-            view = json.dumps({**self.view(presence), "request": None,
-                               "grace": presence.offline_at is not None}).encode()
+        view = self._shared_view(presence) if presence is not None else None
         self.cluster.presence_set(group_id, visitor_id, view)
         request = request or (presence.request if presence is not None else None)
         if request is not None:
             self.cluster.one_click_set(group_id, visitor_id,
                                        json.dumps(request_view(request)).encode())
+
+    def _shared_view(self, presence: Presence) -> bytes:
+        return json.dumps({**self.view(presence), "request": None,
+                           "grace": presence.offline_at is not None}).encode()
+
+    def _restore_commands(self) -> list[Command]:
+        """Redis lost everything: what writes this process's online visitors back."""
+        assert self.cluster is not None
+        commands: list[Command] = []
+        for presence in self.book.everyone():
+            commands += self.cluster.presence_commands(presence.group_id, presence.visitor_id,
+                                                       self._shared_view(presence))
+            if presence.request is not None:
+                commands.append(self.cluster.one_click_command(
+                    presence.group_id, presence.visitor_id,
+                    json.dumps(request_view(presence.request)).encode()))
+        return commands
 
     # -- what the API shows (from every process, scaled out) ------------------------------------
 

@@ -124,7 +124,7 @@ class Link:
                                 kill=self._kill)
         cluster.on_session = self._session
         cluster.on_lost = self.lost_everything
-        cluster.on_restore = hub.restore_commands
+        cluster.restorers.append(hub.restore_commands)
         hub.link = self
 
     # -- the client's process ------------------------------------------------------------------
