@@ -3,7 +3,8 @@ PostgreSQL here, behind a load balancer without sticky sessions.
 
 Visitors and agents sit on different processes and see the same sessions; a session key is
 unique across processes; killing a process mid-stream loses no message (count and order
-checked) and restarting Redis under load resumes the sessions.
+checked), over a WebSocket or the HTTP tunnel, and restarting Redis under load resumes the
+sessions; presence and its webhooks are what one process would give.
 """
 
 from __future__ import annotations

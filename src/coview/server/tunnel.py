@@ -91,6 +91,7 @@ class Tunnels:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
         if cluster is not None:
             cluster.handlers.update(tun=self._asked, tunr=self._answered)
 
@@ -98,6 +99,7 @@ class Tunnels:
         self._reaper = asyncio.create_task(self._reap_forever())
 
     async def close(self) -> None:
+        self._closed = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -194,7 +196,8 @@ class Tunnels:
     def _asked(self, header: dict[str, Any], payload: bytes) -> None:
         """Another process passes on a request for one of this process's tunnels."""
         op, tunnel_id = header.get("op"), header.get("id")
-        if op not in _WAITS or not isinstance(tunnel_id, str) or len(tunnel_id) > 128:
+        if self._closed or op not in _WAITS or not isinstance(tunnel_id, str) \
+                or len(tunnel_id) > 128:
             return
         task = asyncio.create_task(self._answer(op, tunnel_id, payload, header))
         self._tasks.add(task)
