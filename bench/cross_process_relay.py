@@ -9,7 +9,9 @@ second is SUBSCRIBEd to it and forwards to its agent; nothing else. Both use one
 1. one-way latency visitor -> agent for 1 KiB page-event batches sent every 2 ms (p50, p99);
 2. throughput: 4 KiB batches as fast as the visitor sends them, delivered per second;
 3. Redis commands per relayed event (``total_commands_processed`` during the latency run,
-   heartbeats included, divided by the messages).
+   heartbeats included, divided by the messages);
+4. HTTP tunnel requests (an empty ``send``) to the process that holds the tunnel and to the
+   other one, which passes them over Redis (p50, p99 of ``--messages`` requests each).
 
     python bench/cross_process_relay.py [--runs 3] [--messages 1000]
 """
@@ -136,6 +138,23 @@ async def throughput(relay: Relay, messages: int) -> float:
     return rate
 
 
+def tunnel_requests(ports: list[int], count: int) -> dict[str, tuple[float, float]]:
+    """Milliseconds for an empty tunnel send, at the tunnel's own process and at the other."""
+    own, other = (f"http://127.0.0.1:{port}" for port in ports)
+    timings: dict[str, list[float]] = {"own process": [], "other process": []}
+    with httpx.Client() as client:
+        tunnel = client.post(f"{own}/tunnel/v1").json()["tunnel"]
+        for _ in range(count):
+            for name, base in (("own process", own), ("other process", other)):
+                began = time.perf_counter()
+                response = client.post(f"{base}/tunnel/v1/{tunnel}/send", content=b"")
+                timings[name].append((time.perf_counter() - began) * 1000)
+                assert response.status_code == 204, response.text
+        client.delete(f"{own}/tunnel/v1/{tunnel}")
+    return {name: (statistics.median(t), statistics.quantiles(t, n=100)[98])
+            for name, t in timings.items()}
+
+
 async def commands(redis_url: str) -> int:
     redis = Redis.from_url(redis_url)
     try:
@@ -208,6 +227,9 @@ def run(options: argparse.Namespace) -> None:
         c, b = med[coview.name], med[bare.name]
         print(f"coview / redis pub/sub: p50 {c['p50'] / b['p50']:.2f}x, "
               f"p99 {c['p99'] / b['p99']:.2f}x, throughput {c['rate'] / b['rate']:.2f}x")
+        print(f"\n{'tunnel send at':22} {'p50 ms':>8} {'p99 ms':>8}")
+        for name, (p50, p99) in tunnel_requests(ports, options.messages).items():
+            print(f"{name:22} {p50:8.2f} {p99:8.2f}")
     finally:
         for process in reversed(procs):
             process.kill()

@@ -162,6 +162,9 @@ class PresenceService:
                 ours = await self._ours(news)
             except (CoviewError, TimeoutError):
                 ours = True  # Redis is not answering: better twice than never
+            except Exception:
+                log.exception("presence news check failed; sending it")
+                ours = True
             if ours:
                 self.webhooks.emit(news.group_id, news.event, news.payload)
 
