@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,8 @@ def run_coview(*args: str, env: dict[str, str] | None = None,
     """Run the ``coview`` command line in a child process."""
     return subprocess.run(
         [sys.executable, "-m", "coview", *args], capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})}, check=False,
+        timeout=timeout, env={**os.environ, "COVIEW_SECRET_KEY": SECRET_KEY, **(env or {})},
+        check=False,
     )
 
 
@@ -210,3 +212,26 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     running = start_server(tmp, args)
     yield running
     running.stop()
+
+
+FIGURES: list[dict[str, object]] = []
+Figure = Callable[[str, object, str], None]
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Figure:
+    """Record a figure a security or fault test asserts (``what``, the measured ``value``,
+    the ``promise`` it is held to); ``COVIEW_FIGURES=path`` writes them all as JSON at the
+    end of the run, for scripts/security_figures.py to print into docs/security.md."""
+
+    def record(what: str, value: object, promise: str) -> None:
+        FIGURES.append({"test": request.node.nodeid, "what": what, "value": value,
+                        "promise": promise})
+
+    return record
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = os.environ.get("COVIEW_FIGURES")
+    if path:
+        Path(path).write_text(json.dumps(FIGURES, indent=1))

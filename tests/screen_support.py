@@ -28,6 +28,7 @@ from websockets.http11 import Request, Response
 import coview
 from coview import EventCode
 from coview.protocol.frames import Frame, decode_frame
+from tests.apps.board import GEOMETRY
 from tests.conftest import Server, run_coview, wait_until
 from tests.helpers import bearer, login
 
@@ -128,12 +129,13 @@ class Board:
 class TapProxy:
     """A WebSocket proxy on loopback between a client and the server.
 
-    It records every frame the client sends (the tap), can cut the connections it carries
-    (a dropped network), and can refuse new ones (a network that is gone).
+    It records every frame the client sends and receives (the tap), can cut the connections
+    it carries (a dropped network), and can refuse new ones (a network that is gone).
     """
 
     target: str  # the server's base URL, http://host:port
     sent: list[bytes] = field(default_factory=list)
+    received: list[bytes] = field(default_factory=list)
     refuse: bool = False
     port: int = 0
 
@@ -184,16 +186,16 @@ class TapProxy:
         link = (client, upstream)
         self._links.add(link)
 
-        async def forward(source: object, sink: object, record: bool) -> None:
+        async def forward(source: object, sink: object, tap: list[bytes]) -> None:
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for message in source:  # type: ignore[attr-defined]
-                    if record and isinstance(message, bytes):
+                    if isinstance(message, bytes):
                         with self._lock:
-                            self.sent.append(message)
+                            tap.append(message)
                     await sink.send(message)  # type: ignore[attr-defined]
 
-        tasks = [asyncio.create_task(forward(client, upstream, True)),
-                 asyncio.create_task(forward(upstream, client, False))]
+        tasks = [asyncio.create_task(forward(client, upstream, self.sent)),
+                 asyncio.create_task(forward(upstream, client, self.received))]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             task.cancel()
@@ -217,8 +219,14 @@ class TapProxy:
         asyncio.run_coroutine_threadsafe(send(), self._loop).result(timeout=10)
 
     def frames(self) -> list[Frame]:
+        """What the clients sent."""
         with self._lock:
             return [decode_frame(data, max_bytes=len(data)) for data in self.sent]
+
+    def frames_received(self) -> list[Frame]:
+        """What the server sent the clients."""
+        with self._lock:
+            return [decode_frame(data, max_bytes=len(data)) for data in self.received]
 
     def close(self) -> None:
         async def stop() -> None:
@@ -235,6 +243,13 @@ class TapProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def region(picture: np.ndarray, box: tuple[int, int, int, int], inset: int = 6) -> np.ndarray:
+    """The part of a picture of the screen where the test board's ``box`` is."""
+    x0, y0, x1, y1 = box
+    gx, gy = GEOMETRY[:2]
+    return picture[gy + y0 + inset:gy + y1 - inset, gx + x0 + inset:gx + x1 - inset]
 
 
 def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -327,6 +342,19 @@ def new_group(server: Server, group_id: int, *, database_url: str = "",
                                 json=settings).status_code == 200
             assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
     return password
+
+
+def visitor_token(server: Server, group_id: int, visitor_id: str, *,
+                  database_url: str = "") -> str:
+    """A visitor token for ``visitor_id``, minted as the customer's backend would (groups
+    require one for visitor IDs by default)."""
+    data = ["--data-dir", str(server.data_dir)]  # type: ignore[attr-defined]
+    if database_url:
+        data += ["--database-url", database_url]
+    minted = run_coview("admin", "visitor-token", "--group-id", str(group_id), "--visitor-id",
+                        visitor_id, *data)
+    assert minted.returncode == 0, minted.stderr
+    return minted.stdout.strip()
 
 
 def make_visitor(visitors: list[coview.Visitor], url: str, group: int = GROUP,

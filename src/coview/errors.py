@@ -8,7 +8,8 @@ Every error Coview raises on purpose derives from one root::
     ├── Conflict              the thing already exists, or the state forbids the change
     ├── AuthenticationFailed  no credentials, or wrong, forged or expired ones
     ├── PermissionDenied      authenticated, but not allowed to do this
-    ├── Throttled             too many attempts; ``retry_after`` seconds until the next one
+    ├── Throttled             too many attempts, or too busy (code ``busy``); ``retry_after``
+    │                         seconds until the next one
     └── Unavailable           a part the request needs (database, bus) is down
 
 Each carries a stable ``code`` string that the REST API and the CLI show to users.
@@ -76,9 +77,10 @@ class Throttled(CoviewError):
 
     code = "throttled"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.limit = ""  # which subject's limit, where the caller wants to tell
 
 
 class Unavailable(CoviewError):

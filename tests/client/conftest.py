@@ -29,7 +29,8 @@ def board(display: str) -> Iterator[Board]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("share")
-    running = start_server(tmp, ["--data-dir", str(tmp / "data")])
+    # Webhook tests post to a receiver on loopback.
+    running = start_server(tmp, ["--data-dir", str(tmp / "data"), "--allow-private-webhooks"])
     running.data_dir = tmp / "data"  # type: ignore[attr-defined]
     yield running
     running.stop()

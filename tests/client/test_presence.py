@@ -31,6 +31,7 @@ from tests.screen_support import (
     new_group,
     read_until,
     running,
+    visitor_token,
 )
 from tests.webhook_support import Receiver
 
@@ -57,7 +58,7 @@ def boss(server: Server, group: int, password: str) -> coview.Agent:
 
 
 def logged_in(visitors: list[coview.Visitor], url: str, group: int, visitor_id: str,
-              token: str = "") -> tuple[coview.Visitor, coview.PresenceVisitor]:
+              token: str) -> tuple[coview.Visitor, coview.PresenceVisitor]:
     """A visitor whose application called init before login and again after it."""
     visitor = make_visitor(visitors, url, group=group)
     presence = coview.PresenceVisitor(visitor)
@@ -76,7 +77,8 @@ def test_one_click_accepted_beside_a_manual_key_with_signed_webhooks(
     works beside presence. Webhooks arrive signed, retried after a failure."""
     password = new_group(server, 2201, webhooks=[{"url": receiver.url}])
     receiver.fail_first = 1  # the first delivery fails: it is retried
-    visitor, presence = logged_in(visitors, server.base_url, 2201, "cust-1")
+    visitor, presence = logged_in(visitors, server.base_url, 2201, "cust-1",
+                                  visitor_token(server, 2201, "cust-1"))
     presence.connect(info={"screen": "billing"})
     visitor.wait_for(EventCode.PRESENCE_CONNECTED)
     agent = boss(server, 2201, password)
@@ -147,7 +149,8 @@ def test_declined_offline_and_logout_while_the_agent_waits(
         agent.start_one_click("nobody", timeout=10)
     assert offline.value.code == "visitor_offline"
 
-    visitor, presence = logged_in(visitors, server.base_url, 2202, "cust-2")
+    visitor, presence = logged_in(visitors, server.base_url, 2202, "cust-2",
+                                  visitor_token(server, 2202, "cust-2"))
     presence.connect()
     visitor.wait_for(EventCode.PRESENCE_CONNECTED)
     with ThreadPoolExecutor(1) as pool:
@@ -224,7 +227,7 @@ def test_the_default_presence_ui_asks_and_starts_without_showing_a_key(
     password = new_group(server, 2204)
     visitor = coview.Visitor(server.base_url)
     visitors.append(visitor)
-    visitor.init(2204, visitor_id="cust-4")
+    visitor.init(2204, visitor_id="cust-4", token=visitor_token(server, 2204, "cust-4"))
     presence = coview.PresenceVisitor(visitor)
     presence.connect()
     visitor.wait_for(EventCode.PRESENCE_CONNECTED)
@@ -251,7 +254,8 @@ def test_the_console_lists_online_visitors_and_connects_with_one_click(
         server: Server, visitors: list[coview.Visitor], browser: Browser) -> None:
     """In Chromium the agent finds the visitor online by ID, clicks Connect, watches the terms
     status, and the session opens by itself on accept; a decline is shown as such."""
-    visitor, presence = logged_in(visitors, server.base_url, GROUP, "console-cust")
+    visitor, presence = logged_in(visitors, server.base_url, GROUP, "console-cust",
+                                  visitor_token(server, GROUP, "console-cust"))
     presence.connect(info={"page": "checkout"})
     visitor.wait_for(EventCode.PRESENCE_CONNECTED)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -295,8 +299,9 @@ def test_the_console_lists_online_visitors_and_connects_with_one_click(
 def test_coview_share_presence_waits_online_and_accepts(server: Server, display: str) -> None:
     """``coview share --presence --accept`` shows online, takes an agent's one-click request
     and shares under the visitor ID; the agent joins by itself."""
+    token = visitor_token(server, GROUP, "cli-cust")
     with running(coview_share(server, display, "--visitor-id", "cli-cust", "--presence",
-                              "--accept")) as process:
+                              "--token", token, "--accept")) as process:
         assert read_until(process, "Online as").startswith("Online as cli-cust")
         agent = coview.Agent(server.base_url, group_id=GROUP, username="demo",
                              password=server.demo_password)
@@ -316,8 +321,10 @@ def test_the_sdk_moves_to_the_presence_listener_and_stays_online(
     listener_port = free_port()
     own = start_server(tmp_path, ["--data-dir", str(tmp_path / "data"), "--presence-port",
                                   str(listener_port)])
+    own.data_dir = tmp_path / "data"  # type: ignore[attr-defined]
     try:
-        visitor, presence = logged_in(visitors, own.base_url, GROUP, "moving-1")
+        visitor, presence = logged_in(visitors, own.base_url, GROUP, "moving-1",
+                                      visitor_token(own, GROUP, "moving-1"))
         presence.connect()
         visitor.wait_for(EventCode.PRESENCE_CONNECTED)
         wait_until(lambda: presence._listener.endswith(f":{listener_port}/ws/v1/presence"),
@@ -375,7 +382,8 @@ def test_after_the_machine_sleeps_presence_reconnects_at_once(
     monkeypatch.setattr(presence_module, "time", clock)
     proxy = TapProxy(server.base_url)
     try:
-        visitor, presence = logged_in(visitors, proxy.url, GROUP, "sleeper-1")
+        visitor, presence = logged_in(visitors, proxy.url, GROUP, "sleeper-1",
+                                      visitor_token(server, GROUP, "sleeper-1"))
         presence.connect()
         visitor.wait_for(EventCode.PRESENCE_CONNECTED)
         assert len(proxy.sent) == 1  # one hello

@@ -39,18 +39,13 @@ from tests.screen_support import (
     new_group,
     read_until,
     real_screen,
+    region,
     running,
     started,
 )
 
 pytestmark = pytest.mark.e2e
 
-
-
-def region(picture: np.ndarray, box: tuple[int, int, int, int], inset: int = 6) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    gx, gy = GEOMETRY[:2]
-    return picture[gy + y0 + inset:gy + y1 - inset, gx + x0 + inset:gx + x1 - inset]
 
 
 def test_agent_sees_the_screen_follows_it_and_the_session_is_recorded(

@@ -90,12 +90,12 @@ def test_the_agent_follows_the_page_its_changes_and_navigation(
 
     # The agent pauses: nothing of the page flows until resumed.
     console.get_by_test_id("cobrowse-pause").click()
-    assert wait_event(page, "sessionpaused") == {"paused": True}
+    assert wait_event(page, "sessionpaused") == {"paused": True, "by": "agent"}
     page.evaluate("document.getElementById('two').textContent = 'changed while paused'")
     expect(console.get_by_test_id("cobrowse-pause")).to_have_text("Resume")
     expect(frame.locator("#two")).to_have_text("This is page two")
     console.get_by_test_id("cobrowse-pause").click()
-    assert wait_event(page, "sessionpaused", count=2) == {"paused": False}
+    assert wait_event(page, "sessionpaused", count=2) == {"paused": False, "by": "agent"}
     expect(frame.locator("#two")).to_have_text("changed while paused")
 
     # The agent's gesture is drawn on the visitor's page.

@@ -19,7 +19,8 @@ NOW = 1_800_000_000
 
 def test_agent_token_round_trip() -> None:
     """An agent token reads back its agent and group until it expires."""
-    token = mint_agent_token(SECRET, AgentId(7), GroupId(12345), now=NOW, ttl=60)
+    token = mint_agent_token(SECRET, AgentId(7), GroupId(12345), generation=0, now=NOW,
+                             ttl=60)
     claims = read_agent_token(SECRET, token, now=NOW + 59)
     assert (claims.agent_id, claims.group_id) == (7, 12345)
     with pytest.raises(AuthenticationFailed) as caught:

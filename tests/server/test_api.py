@@ -92,9 +92,9 @@ def test_expired_and_forged_tokens_are_refused(server: Server, admin_token: str)
     claims = jwt.decode(admin_token, options={"verify_signature": False})
     agent_id, group_id = int(claims["sub"]), int(claims["gid"])
     expired = mint_agent_token(SECRET_KEY, agent_id, group_id,  # type: ignore[arg-type]
-                               now=int(time.time()) - 7200, ttl=60)
+                               generation=claims["gen"], now=int(time.time()) - 7200, ttl=60)
     forged = mint_agent_token("another-secret-key-" + "y" * 32, agent_id, group_id,  # type: ignore[arg-type]
-                              now=int(time.time()), ttl=600)
+                              generation=claims["gen"], now=int(time.time()), ttl=600)
     with server.client() as client:
         responses = {
             "expired": client.get("/api/v1/me", headers=bearer(expired)),
@@ -276,7 +276,7 @@ def test_agents_created_read_changed_and_disabled(server: Server, admin_token: s
         assert again.status_code == 409
         token = login(client, "janet-password", username="janet")
         changed = client.patch("/api/v1/agents/janet", headers=auth,
-                               json={"title": "Supervisor", "privileges": ["view", "show"]})
+                               json={"title": "Supervisor"})  # a new title keeps tokens
         assert changed.json()["title"] == "Supervisor"
         assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
         client.patch("/api/v1/agents/janet", headers=auth, json={"disabled": True})

@@ -40,7 +40,14 @@ from tests.cobrowse_support import (
 from tests.conftest import PostgresDatabases, Server, start_server
 from tests.helpers import bearer, error_code, login
 from tests.scale_support import Balancer, PrivatePostgres, RedisServer, eventually
-from tests.screen_support import GROUP, make_visitor, new_group, started, x_display
+from tests.screen_support import (
+    GROUP,
+    make_visitor,
+    new_group,
+    started,
+    visitor_token,
+    x_display,
+)
 from tests.webhook_support import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +72,11 @@ class Deployment:
     def start(self, *, demo: bool = False) -> Server:
         server = start_server(self.tmp, ["--data-dir", str(self.tmp / "data"),
                                          "--database-url", self.database_url,
-                                         "--redis-url", self.redis.url], demo=demo)
+                                         "--redis-url", self.redis.url,
+                                         "--allow-private-webhooks",  # receiver on loopback
+                                         # browsers reach the processes through the balancer
+                                         "--public-url", self.balancer.url],
+                              demo=demo)
         server.data_dir = self.tmp / "data"  # type: ignore[attr-defined]
         return server
 
@@ -299,7 +310,8 @@ def test_presence_and_one_click_across_processes(deployment: Deployment, display
         visitor = make_visitor(visitors, server.base_url, group=group)
         presence = coview.PresenceVisitor(visitor)
         presence.default_ui(False)
-        visitor.init(group, visitor_id="cust-9")
+        visitor.init(group, visitor_id="cust-9", token=visitor_token(
+            first, group, "cust-9", database_url=deployment.database_url))
         visitor.wait_for(EventCode.VISITOR_INITIALIZED)
         presence.connect(info={"screen": "billing"})
         visitor.wait_for(EventCode.PRESENCE_CONNECTED)

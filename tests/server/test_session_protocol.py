@@ -70,10 +70,16 @@ def test_an_oversized_message_closes_with_1009(server: Server) -> None:
 
 def test_other_websocket_paths_go_to_the_app(server: Server) -> None:
     """Presence on the main port is served by the ASGI app (uvicorn's own protocol)."""
+    with server.client() as client:
+        token = client.post("/api/v1/visitor-tokens", json={"visitor_id": "cust-7"},
+                            headers={"Authorization": f"Bearer {server.demo_api_key}"})
+    assert token.status_code == 201, token.text
+
     async def go() -> str:
         async with connect(url(server, "/ws/v1/presence"), compression=None) as ws:
             await ws.send(encode_frame({"t": "presence", "v": "1.0", "group_id": 12345,
-                                        "visitor_id": "cust-7"}))
+                                        "visitor_id": "cust-7",
+                                        "token": token.json()["token"]}))
             return decode_frame(bytes(await ws.recv()), max_bytes=1 << 20).header["t"]  # type: ignore[arg-type]
     assert run_async(go()) == "welcome"
 

@@ -25,14 +25,19 @@ from coview.domain.tokens import MAX_VISITOR_TOKEN_TTL, mint_visitor_token
 from coview.errors import InvalidInput
 from coview.server.config import load_config
 from coview.storage.database import Database, describe_url
+from coview.storage.key_file import load_keyring
 
 
 def _database(args: argparse.Namespace) -> Database:
-    """The database that the options and environment name (its folder made if SQLite)."""
+    """The database that the options and environment name (its folder made if SQLite),
+    with the keys of its secrets: ``COVIEW_SECRET_KEY`` (and ``COVIEW_SECRET_KEY_OLD``) as
+    the server has them, else the key file in the data directory."""
     config = load_config({"data_dir": args.data_dir, "database_url": args.database_url})
     if not config.database_url:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(config.effective_database_url)
+    keys = load_keyring(secret_key=config.secret_key, old_secret_key=config.old_secret_key,
+                        data_dir=config.data_dir)
+    return Database(config.effective_database_url, keys=keys)
 
 
 @asynccontextmanager
@@ -90,12 +95,13 @@ async def create_agent(args: argparse.Namespace) -> int:
             display_name=validate_display_text(args.display_name or username,
                                                field="display_name"),
             title=validate_display_text(args.title, field="title"),
+            agent_role=validate_display_text(args.agent_role, field="agent_role"),
             role=Role(args.role), privileges=privileges,
         )
         await database.audit(AuditEntry(group_id, AuditAction.AGENT_CREATED, "cli", "local",
                                         {"username": username, "role": agent.role.value}))
     shown = {"group_id": group_id, "username": username, "role": agent.role.value,
-             "privileges": sorted(agent.privileges)}
+             "agent_role": agent.agent_role, "privileges": sorted(agent.privileges)}
     if generated:
         shown["password"] = password
     if args.json:

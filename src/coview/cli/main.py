@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "on this port (lighter per connection; the SDK moves there by itself)")
     p.add_argument("--presence-url", help="the ws(s):// URL clients use for that port, when "
                    "a proxy stands in front")
+    p.add_argument("--public-url", action="append", metavar="URL",
+                   help="how browsers reach this server, e.g. https://help.example.com "
+                   "(repeat or comma-separate; default: the listen address); browsers' Origin "
+                   "and Host must match one, or a group's trusted origin")
+    p.add_argument("--forwarded-allow-ips", metavar="ADDRESSES",
+                   help="comma-separated addresses of proxies whose X-Forwarded-For is "
+                   "believed ('*' for any; default: none)")
+    p.add_argument("--allow-private-webhooks", action="store_true", default=None,
+                   help="let webhooks go to http:// URLs and to loopback, private and "
+                   "link-local addresses (tests, private networks)")
     p.add_argument("--demo", action="store_true", help="create demo group 12345 with an admin "
                    "'demo' (password printed) and serve a demo site at /demo/")
     p.set_defaults(run="serve.run")
@@ -102,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="remote_control, show, view, video (default: all)")
     p.add_argument("--display-name", default="")
     p.add_argument("--title", default="")
+    p.add_argument("--agent-role", default="", metavar="TITLE",
+                   help="the agent role title, e.g. 'Account Support' (visitors' masks by "
+                   "role read it)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _database_options(p)
     p.set_defaults(run="admin.create_agent")

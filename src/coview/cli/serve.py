@@ -20,6 +20,7 @@ from coview.server.hub import SessionHub
 from coview.server.logs import configure_logging
 from coview.server.session_protocol import websocket_protocol_for
 from coview.storage.database import Database
+from coview.storage.key_file import load_keyring
 
 
 class _Server(uvicorn.Server):
@@ -52,8 +53,8 @@ class _Server(uvicorn.Server):
 
 
 async def _prepare(config: ServerConfig) -> DemoAccount | None:
-    """Reach Redis and migrate the database before listening, so that a wrong URL fails in
-    one line."""
+    """Reach Redis, migrate the database and open its secrets before listening, so that a
+    wrong URL or secret key fails in one line."""
     if config.redis_url:
         bus = RedisBus(config.redis_url)
         try:
@@ -62,7 +63,9 @@ async def _prepare(config: ServerConfig) -> DemoAccount | None:
             raise InvalidInput(f"--redis-url: {exc.message}") from None
         finally:
             await bus.close()
-    database = Database(config.effective_database_url)
+    keys = load_keyring(secret_key=config.secret_key, old_secret_key=config.old_secret_key,
+                        data_dir=config.data_dir)
+    database = Database(config.effective_database_url, keys=keys)
     try:
         await database.migrate()
         demo = await ensure_demo(database) if config.demo else None
@@ -86,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         "host": args.host, "port": args.port, "data_dir": args.data_dir,
         "database_url": args.database_url, "redis_url": args.redis_url, "demo": args.demo,
         "presence_port": args.presence_port, "presence_url": args.presence_url,
+        "public_url": args.public_url, "forwarded_allow_ips": args.forwarded_allow_ips,
+        "allow_private_webhooks": args.allow_private_webhooks,
     })
     if not config.database_url:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
         app, host=config.host, port=config.port, log_config=None,
         access_log=False, lifespan="on", timeout_graceful_shutdown=10,
         ws_max_size=16 * 1024 * 1024, server_header=False,
+        # X-Forwarded-For is believed only from the proxies the operator names (none by
+        # default): otherwise any local process could pick the address throttles count.
+        proxy_headers=bool(config.forwarded_allow_ips),
+        forwarded_allow_ips=list(config.forwarded_allow_ips) or None,
         ws=websocket_protocol_for(app),  # session sockets without the ASGI path
     ), app)
     server.run()

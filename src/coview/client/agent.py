@@ -145,6 +145,12 @@ class Agent:
         return session
 
 
+def _paused_by(value: object) -> str:
+    """Who paused, as a ``paused`` message or the session state says (docs/protocol.md: the
+    visitor unless it says the agent)."""
+    return "agent" if value == "agent" else "visitor"
+
+
 def _raise_for(response: httpx.Response) -> None:
     if response.status_code >= 400:
         error = response.json().get("error", {}) if response.content else {}
@@ -166,6 +172,7 @@ class AgentSession:
         self.num = 0
         self.call_id = 0
         self.paused = False
+        self.paused_by = "visitor"  # who paused: "visitor", or "agent" (a cobrowse agent)
         self.rc_enabled = False
         self.guests: dict[str, Any] = {"count": 0, "agents": []}
         self.visitor_connected = True
@@ -258,6 +265,7 @@ class AgentSession:
         if state.get("display"):
             self._canvas.set_display(state["display"])
         self.paused = bool(state.get("paused", False))
+        self.paused_by = _paused_by(state.get("paused_by"))
         self.rc_enabled = bool(state.get("rc_enabled", False))
         self.guests = state.get("guests", self.guests)
         self.visitor_connected = bool(state.get("visitor_connected", True))
@@ -274,6 +282,7 @@ class AgentSession:
             self._canvas.set_display(h)
         elif kind == "paused":
             self.paused = bool(h.get("paused"))
+            self.paused_by = _paused_by(h.get("by"))
         elif kind == "rc":
             self.rc_enabled = bool(h.get("enabled"))
         elif kind == "guests":

@@ -61,15 +61,26 @@ UNCOVER_GRACE = 0.5  # seconds a gesture's pixels stay put back after its window
 class Mask:
     """A region never shown: a fixed rectangle, or a window's rectangle asked each frame.
 
-    ``roles``: agent roles it applies to (empty: every agent). The SDK sends one picture to
-    every agent, so a mask for some roles is applied whenever any agent of those roles (or of
-    an unknown role) is in the session.
+    ``roles``: the agent role titles it hides the region from (empty: every agent). The SDK
+    sends one picture to every agent of the session, so the region is hidden from all of
+    them while any agent of those roles is in the session, and also while any agent's role
+    is not known (fail closed: nobody sees a pixel a mask meant for them hides).
     """
 
     mask_id: int
     rect: Rect | None
     window: WindowRect | None
     roles: frozenset[str]
+
+    def applies(self, guests: dict[str, Any]) -> bool:
+        """Whether the region is hidden in a picture for these guests (a ``guests`` list)."""
+        if not self.roles:
+            return True
+        agents = list(guests.get("agents", ()))
+        if len(agents) < int(guests.get("count", 0)):
+            return True  # someone whose role is not known yet
+        return any(not isinstance(a.get("agentrole"), str) or a["agentrole"] in self.roles
+                   for a in agents)
 
 
 class Visitor:
@@ -545,7 +556,13 @@ class _Share:
     def _apply_guests(self, guests: dict[str, Any]) -> None:
         count = int(guests.get("count", 0))
         changed = count != self.guests["count"]
-        self.guests = {"count": count, "agents": list(guests.get("agents", []))}
+        version = guests.get("gv", 0)
+        if version != self.guests.get("gv"):
+            # A new guest gets only pictures made knowing of it (its masks by role): a
+            # whole new picture, made with this list.
+            self.force_key = True
+        self.guests = {"count": count, "agents": list(guests.get("agents", [])),
+                       "gv": version if isinstance(version, int) else 0}
         if changed:
             self.v._fire(EventCode.GUEST_COUNT_CHANGE, count=count)
 
@@ -686,7 +703,7 @@ class _Share:
             return
         if self.rc_input is None:
             self.rc_input = X11Input()
-        masks = self._mask_rects(Rect(0, 0, 0, 0))
+        masks = self._mask_rects(Rect(0, 0, 0, 0), self.guests)
         rc_input = self.rc_input
         try:
             await asyncio.get_running_loop().run_in_executor(
@@ -752,11 +769,10 @@ class _Share:
         found = next((d for d in displays if d.name == name), None)
         return found.rect if found else None
 
-    def _mask_rects(self, region: Rect) -> list[Rect]:
-        roles = {str(a.get("agentrole", "")) for a in self.guests["agents"]}
+    def _mask_rects(self, region: Rect, guests: dict[str, Any]) -> list[Rect]:
         rects = []
         for mask in self.v._masks.values():
-            if mask.roles and roles and not (mask.roles & roles):
+            if not mask.applies(guests):
                 continue
             rect = mask.rect
             if mask.window is not None:
@@ -766,19 +782,21 @@ class _Share:
                 rects.append(Rect(rect.x - region.x, rect.y - region.y, rect.w, rect.h))
         return rects
 
-    def _grab(self, region: Rect, key: bool) -> tuple[Frame, list[Any]]:
-        """Capture, mask and encode (runs in a worker thread)."""
+    def _grab(self, region: Rect, key: bool) -> tuple[Frame, list[Any], int]:
+        """Capture, mask and encode (runs in a worker thread); with the version of the
+        guests list the masks were chosen for."""
+        guests = self.guests
         frame = self.v._screen.grab(region)
         for cover in list(self.covers.values()):  # gestures are never captured back
             gestures.uncover(frame, region, cover)
-        black_out(frame, self._mask_rects(region))
+        black_out(frame, self._mask_rects(region, guests))
         d = self.display
         if d.capture_width and d.capture_height:
             ratio = min(d.capture_width / region.w, d.capture_height / region.h)
             frame = scaled(frame, int(region.w * ratio), int(region.h * ratio))
         elif d.scale != 1.0:
             frame = scaled(frame, int(region.w * d.scale), int(region.h * d.scale))
-        return frame, self.encoder.encode(frame, key=key)
+        return frame, self.encoder.encode(frame, key=key), int(guests.get("gv", 0))
 
     async def _capture_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -808,7 +826,8 @@ class _Share:
                 await self.conn.send({"t": "device", "connected": True}, reliable=True)
             key, self.force_key = self.force_key, False
             try:
-                frame, tiles = await loop.run_in_executor(None, self._grab, region, key)
+                frame, tiles, made_for = await loop.run_in_executor(None, self._grab, region,
+                                                                    key)
             except Exception as exc:  # a display that vanished mid-grab, say
                 await self._capture_failed(f"capture failed: {exc}")
                 self.force_key = True
@@ -826,7 +845,7 @@ class _Share:
             for tile in tiles:
                 r = tile.rect
                 header = {"t": "tile", "e": self.epoch, "x": r.x, "y": r.y, "w": r.w,
-                          "h": r.h}
+                          "h": r.h, "gv": made_for}
                 if tile.key:
                     header["key"] = True
                 await self.conn.send(header, tile.jpeg, reliable=False)

@@ -1,4 +1,9 @@
-"""Agents: the people (and admins) of a group who join sessions."""
+"""Agents: the people (and admins) of a group who join sessions.
+
+Two rules of accounts live here: a group always keeps an enabled admin
+(:func:`check_an_admin_remains`), and which changes end an agent's sign-ins
+(:func:`revokes_tokens`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from coview.errors import InvalidInput
+from coview.errors import Conflict, InvalidInput
 from coview.ids import AgentId, GroupId
 
 _USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -37,21 +42,56 @@ DEFAULT_PRIVILEGES: frozenset[Privilege] = frozenset(Privilege)
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    """An agent as stored, without the password hash."""
+    """An agent as stored, without the password hash.
+
+    ``agent_role`` is the agent role title of seed 002's ``agentrole`` (e.g. "Account
+    Support"), which visitors' masks by role read. ``token_generation`` counts the times the
+    agent's sign-ins were ended: a token carries the generation it was issued in.
+    """
 
     agent_id: AgentId
     group_id: GroupId
     username: str
     display_name: str
     title: str
+    agent_role: str
     role: Role
     privileges: frozenset[Privilege]
     disabled: bool
     created_at: datetime
+    token_generation: int
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def is_active_admin(self) -> bool:
+        """An admin who can sign in (not disabled)."""
+        return self.is_admin and not self.disabled
+
+
+class LastAdmin(Conflict):
+    """The change would leave the group without an enabled admin."""
+
+    code = "last_admin"
+
+
+def check_an_admin_remains(before: Agent, after: Agent, *, other_active_admins: int) -> None:
+    """Raise LastAdmin if changing ``before`` into ``after`` leaves its group with no enabled
+    admin (``other_active_admins``: the group's enabled admins besides this agent)."""
+    if before.is_active_admin and not after.is_active_admin and other_active_admins == 0:
+        raise LastAdmin(
+            f"{before.username!r} is the group's only enabled admin: make another agent an "
+            "admin first, then demote or disable this one"
+        )
+
+
+def revokes_tokens(before: Agent, after: Agent, *, password_changed: bool) -> bool:
+    """Whether changing ``before`` into ``after`` ends every sign-in of the agent: a new
+    password, or another role, other privileges, or being disabled or enabled."""
+    return password_changed or (before.role, before.privileges, before.disabled) != (
+        after.role, after.privileges, after.disabled)
 
 
 def validate_username(value: str) -> str:
@@ -76,7 +116,8 @@ def validate_password(value: str) -> str:
 
 
 def validate_display_text(value: str, *, field: str) -> str:
-    """Return trimmed display text (name, title) of at most 100 printable characters."""
+    """Return trimmed display text (name, title, agent role) of at most 100 printable
+    characters."""
     text = value.strip()
     if len(text) > 100 or not text.isprintable():
         raise InvalidInput(

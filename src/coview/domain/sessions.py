@@ -10,7 +10,7 @@ limit ends it (KILLED), when the visitor's connection is gone past the reconnect
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from coview.errors import Conflict, CoviewError
 from coview.ids import AgentId, GroupId
@@ -48,7 +48,8 @@ class SessionEnded(CoviewError):
 
 @dataclass(frozen=True, slots=True)
 class Seat:
-    """An agent in a session; ``num`` is the order in which agents joined (1, 2, ...)."""
+    """An agent in a session; ``num`` is the order in which agents joined (1, 2, ...);
+    ``agent_role``: the agent role title (seed 002's ``agentrole``)."""
 
     num: int
     agent_id: AgentId
@@ -57,6 +58,7 @@ class Seat:
     title: str
     role: str
     privileges: frozenset[str]
+    agent_role: str = ""
 
 
 @dataclass(slots=True)
@@ -94,8 +96,7 @@ class Session:
             raise SessionEnded("the session has ended")
         if self.max_guests and len(self.seats) >= self.max_guests:
             raise SessionFull(f"the session allows {self.max_guests} agent(s)")
-        numbered = Seat(self._next_num, seat.agent_id, seat.username, seat.display_name,
-                        seat.title, seat.role, seat.privileges)
+        numbered = replace(seat, num=self._next_num)
         self._next_num += 1
         self.seats[numbered.num] = numbered
         self.state = SessionState.ACTIVE

@@ -108,9 +108,11 @@ class IceServer(_Strict):
 
 
 WEBHOOK_EVENTS = ("visitor.online", "visitor.offline", "presence.terms", "presence.signal",
-                  "session.start", "session.end")
+                  "session.start", "session.end", "security.join_throttled",
+                  "security.start_throttled")
 WebhookEvent = Literal["visitor.online", "visitor.offline", "presence.terms", "presence.signal",
-                       "session.start", "session.end"]
+                       "session.start", "session.end", "security.join_throttled",
+                       "security.start_throttled"]
 
 
 class Webhook(_Strict):
@@ -132,10 +134,13 @@ class GroupSettings(_Strict):
     duplicate_key_policy: DuplicateKeyPolicy = DuplicateKeyPolicy.REFUSE
     max_sessions: int = Field(default=100, ge=1, le=100_000, strict=True)
     session_limit_policy: SessionLimitPolicy = SessionLimitPolicy.END_OLDEST
+    # Sessions start without a sign-in: bounded per address and per group (docs/settings.md).
+    starts_per_address_per_minute: int = Field(default=30, ge=1, le=100_000, strict=True)
+    starts_per_minute: int = Field(default=600, ge=1, le=1_000_000, strict=True)
     no_agent_timeout_seconds: int = Field(default=600, ge=0, le=86_400, strict=True)
     reconnect_window_seconds: int = Field(default=60, ge=5, le=3_600, strict=True)
     default_persist: bool = Field(default=False, strict=True)
-    visitor_id_requires_token: bool = Field(default=False, strict=True)
+    visitor_id_requires_token: bool = Field(default=True, strict=True)
     remote_control_enabled: bool = Field(default=True, strict=True)
     agent_video_enabled: bool = Field(default=True, strict=True)
     showback_enabled: bool = Field(default=True, strict=True)

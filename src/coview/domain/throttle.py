@@ -36,10 +36,17 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
-    """The limits of one kind of attempt, per kind of subject (``user``, ``address``...)."""
+    """The limits of one kind of attempt, per kind of subject (``user``, ``address``...).
+
+    ``shared`` kinds are subjects many people share (an address, a group): past their limit
+    they refuse only a caller whose ``personal`` subject has failed too, so that guessing
+    spread over many accounts stays bounded without locking out those who were not failing.
+    """
 
     name: str
     limits: dict[str, Limit]
+    personal: str = ""
+    shared: frozenset[str] = frozenset()
 
 
 LOGIN_POLICY = ThrottlePolicy(
@@ -58,16 +65,23 @@ class Throttle:
         return f"throttle:{self._policy.name}:{kind}:{subject}"
 
     async def check(self, subjects: dict[str, str]) -> None:
-        """Raise Throttled if any subject has used up its failures."""
-        for kind, subject in subjects.items():
-            limit = self._policy.limits[kind]
-            count, remaining = await self._counters.count(self._key(kind, subject))
-            if count >= limit.failures:
-                raise Throttled(
-                    f"too many failed {self._policy.name} attempts; try again in "
-                    f"{remaining} seconds",
-                    retry_after=max(remaining, 1),
-                )
+        """Raise Throttled if any subject has used up its failures (a shared subject only
+        for a caller who has failed too); ``Throttled.limit`` names the subject's kind."""
+        counts = {kind: await self._counters.count(self._key(kind, subject))
+                  for kind, subject in subjects.items()}
+        personal = counts.get(self._policy.personal, (1, 0))[0]
+        for kind, (count, remaining) in counts.items():
+            if count < self._policy.limits[kind].failures:
+                continue
+            if kind in self._policy.shared and personal == 0:
+                continue  # others failed, not this caller
+            throttled = Throttled(
+                f"too many failed {self._policy.name} attempts; try again in "
+                f"{remaining} seconds",
+                retry_after=max(remaining, 1),
+            )
+            throttled.limit = kind
+            raise throttled
 
     async def record_failure(self, subjects: dict[str, str]) -> list[str]:
         """Count one failure against each subject; return the kinds that just hit their limit."""
@@ -91,4 +105,28 @@ JOIN_POLICY = ThrottlePolicy(
         "address": Limit(failures=30, window=300),
         "group": Limit(failures=200, window=300),
     },
+    personal="agent",
+    shared=frozenset({"address", "group"}),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``attempts`` attempts per ``window`` seconds for one subject."""
+
+    attempts: int
+    window: int = 60
+
+
+async def count_attempt(counters: Counters, name: str,
+                        subjects: dict[str, tuple[str, RateLimit]]) -> tuple[str, int] | None:
+    """Count one attempt of ``name`` (every attempt, not only failures) against each
+    subject; return the kind of the first subject now over its limit and its count, or None.
+    The count goes on past the limit, so that the first refusal of a window is
+    ``count == attempts + 1`` (what callers audit once)."""
+    over = None
+    for kind, (subject, limit) in subjects.items():
+        count = await counters.incr(f"rate:{name}:{kind}:{subject}", window=limit.window)
+        if count > limit.attempts and over is None:
+            over = (kind, count - limit.attempts)
+    return over

@@ -66,7 +66,8 @@ def decode_frame(data: bytes, *, max_bytes: int) -> Frame:
         raise ProtocolError("frame header length is out of bounds")
     try:
         header = json.loads(data[2:2 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers malformed JSON, bad UTF-8 and integers past Python's digit limit.
         raise ProtocolError("frame header is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("t"), str):
         raise ProtocolError("frame header is not an object with a string 't'")

@@ -34,16 +34,17 @@ from coview.server.group_cache import GroupCache
 from coview.server.health import router as health_router
 from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
-from coview.server.middleware import BodyLimit, RequestLog, SecurityHeaders
+from coview.server.middleware import BodyLimit, HostCheck, RequestLog, SecurityHeaders
 from coview.server.presence import PresenceService
 from coview.server.presence_listener import start_presence_listener
 from coview.server.remote import Link
-from coview.server.services import TOKEN_SECRET_NAME, Services
+from coview.server.services import TOKEN_SECRET_NAME, Services, server_origins
 from coview.server.tunnel import MAX_SEND_BODY, Tunnels
 from coview.server.tunnel import router as tunnel_router
 from coview.server.webhooks import Webhooks
 from coview.server.ws import presence_socket, session_socket
 from coview.storage.database import Database
+from coview.storage.key_file import load_keyring
 
 log = logging.getLogger("coview.server")
 
@@ -51,9 +52,13 @@ API_PREFIX = "/api/v1"
 
 
 async def open_services(config: ServerConfig, metrics: Metrics) -> Services:
-    """Connect the database (migrating it) and the bus."""
-    database = Database(config.effective_database_url)
+    """Connect the database (migrating it, sealing its secrets) and the bus."""
+    keys = load_keyring(secret_key=config.secret_key, old_secret_key=config.old_secret_key,
+                        data_dir=config.data_dir)
+    database = Database(config.effective_database_url, keys=keys)
     await database.migrate()
+    # Given, the secret key signs agent tokens itself (so changing it signs everyone out);
+    # else a random signing key is kept in the database, sealed like every stored secret.
     secret = config.secret_key or await database.server_secret(
         TOKEN_SECRET_NAME, secrets.token_urlsafe(48)
     )
@@ -142,5 +147,6 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
                        overrides={"/tunnel/": MAX_SEND_BODY})
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HostCheck, origins=server_origins(config))
     app.add_middleware(RequestLog, metrics=metrics)
     return app

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from coview.domain.agents import Agent
 from coview.domain.groups import api_key_matches, parse_api_key
-from coview.domain.tokens import read_agent_token
+from coview.domain.tokens import AgentClaims, read_agent_token
 from coview.errors import AuthenticationFailed, PermissionDenied
 from coview.ids import GroupId
 from coview.server.services import Services
@@ -21,10 +21,12 @@ _bearer = HTTPBearer(auto_error=False, description="An agent token from /api/v1/
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: an agent of a group, or a group's API key (``agent`` None)."""
+    """An authenticated caller: an agent of a group, or a group's API key (``agent`` None);
+    ``token``: what the agent's token says."""
 
     group_id: GroupId
     agent: Agent | None
+    token: AgentClaims | None = None
 
     @property
     def actor(self) -> str:
@@ -48,7 +50,12 @@ def client_address(request: Request) -> str:
 
 
 async def authenticate(svc: Services, token: str) -> Principal:
-    """The caller that a bearer token (agent token or API key) names, or AuthenticationFailed."""
+    """The caller that a bearer token (agent token or API key) names, or AuthenticationFailed.
+
+    An agent token is refused once its agent is gone or disabled, and once the agent's sign-ins
+    were ended (signing out, a new password, role or privileges): the token's generation is
+    then no longer the agent's.
+    """
     group_id = parse_api_key(token)
     if group_id is not None:
         group = await svc.database.get_group(group_id)
@@ -60,7 +67,10 @@ async def authenticate(svc: Services, token: str) -> Principal:
     if agent is None or agent.disabled or agent.group_id != claims.group_id:
         raise AuthenticationFailed("the agent of this token no longer exists or is disabled",
                                    code="invalid_token")
-    return Principal(agent.group_id, agent)
+    if claims.generation != agent.token_generation:
+        raise AuthenticationFailed("this token was revoked (signed out, or the account "
+                                   "changed): sign in again", code="token_revoked")
+    return Principal(agent.group_id, agent, claims)
 
 
 async def principal(

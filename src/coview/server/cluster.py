@@ -169,7 +169,7 @@ class Cluster:
         self._tasks.clear()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         for client in (self._redis, self._sub):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -206,6 +206,14 @@ class Cluster:
         """The group's sessions (not child sessions), oldest first, on every process."""
         values = await self._call(lambda r: r.zrange(self._k(f"live:{group_id}"), 0, -1))
         return [v.decode() for v in values]
+
+    async def seated(self, sids: list[str]) -> list[bool]:
+        """For each session, whether an agent has a seat in it (from its state in Redis;
+        a session whose state is gone counts as empty)."""
+        if not sids:
+            return []
+        states = await self._call(lambda r: r.mget([self._k(f"state:{sid}") for sid in sids]))
+        return [bool(state) and bool(json.loads(state)["session"]["seats"]) for state in states]
 
     async def dead_procs(self) -> list[str]:
         procs = sorted(v.decode() for v in
@@ -507,7 +515,7 @@ class Cluster:
                 self._lose(exc)
             with contextlib.suppress(Exception):
                 if self._pubsub is not None:
-                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             await asyncio.sleep(0.5)
 
     def _dispatch(self, data: bytes) -> None:

@@ -43,10 +43,6 @@ class CobrowseConfigOut(BaseModel):
     reconnect_window: int
 
 
-def _same_origin(request: Request, origin: str) -> bool:
-    return origin.split("://", 1)[-1] == request.headers.get("host", "")
-
-
 async def _settings(request: Request, group_id: int) -> CobrowseConfigOut:
     # Read at each session start and page of a session (not at every page view): a publish
     # must reach the next page at once, as it reaches the next session start.
@@ -73,7 +69,8 @@ async def get_config(group_id: GroupIdPath, request: Request,
     origin = request.headers.get("origin")
     response.headers["vary"] = "Origin"
     if origin is not None:
-        if not (_same_origin(request, origin) or origin in config.trusted_origins):
+        svc: Services = request.app.state.services
+        if not svc.origins.allows(origin, config.trusted_origins):
             raise PermissionDenied(f"{origin} is not a trusted origin of group {group_id}")
         response.headers["access-control-allow-origin"] = origin
     response.headers["cache-control"] = "no-store"

@@ -37,8 +37,8 @@ from coview.domain.sessions import (
     SessionFull,
 )
 from coview.domain.settings import DuplicateKeyPolicy, GroupSettings, SessionLimitPolicy
-from coview.domain.throttle import JOIN_POLICY, Throttle
-from coview.domain.tokens import read_visitor_token
+from coview.domain.throttle import JOIN_POLICY, RateLimit, Throttle, count_attempt
+from coview.domain.tokens import check_visitor_id
 from coview.errors import AuthenticationFailed, CoviewError, Throttled, Unavailable
 from coview.ids import AgentId, GroupId
 from coview.protocol.frames import (
@@ -201,6 +201,8 @@ class SessionHub:
         return attachment
 
     def _refuse(self, conn: Conn, code: str, message: str) -> None:
+        log.info("refused", extra={"fields": {"code": code, "error": message,
+                                              "address": conn.address}})
         conn.outbound.put_reliable(encode_frame({"t": "refused", "code": code,
                                                  "message": message}))
         conn.outbound.close()
@@ -216,21 +218,20 @@ class SessionHub:
     async def _start(self, conn: Conn, hello: StartHello) -> Attachment:
         group_id = GroupId(hello.group_id)
         group, settings = await self._production(group_id)
+        await self._count_start(group_id, settings, conn.address)
         if hello.key_kind == "random":
             key = random_key(settings.random_key_length)
         elif hello.key is None:
             raise Refusal("a key is needed", code="invalid_parameter")
         else:
             key = hello.key
-        if hello.key_kind == "visitor" and settings.visitor_id_requires_token:
-            try:
-                claims = read_visitor_token(group.visitor_token_secret, hello.token,
-                                            group_id=group_id, now=self.svc.now())
-            except AuthenticationFailed as exc:
-                raise Refusal(f"visitor token: {exc.message}", code=exc.code) from None
-            if claims.visitor_id != key:
-                raise Refusal("the visitor token is for another visitor ID",
-                              code="invalid_token")
+        try:
+            check_visitor_id(group.visitor_token_secret, hello.token or "",
+                             visitor_id=key if hello.key_kind == "visitor" else None,
+                             group_id=group_id, now=self.svc.now(),
+                             required=settings.visitor_id_requires_token)
+        except AuthenticationFailed as exc:
+            raise Refusal(f"visitor token: {exc.message}", code=exc.code) from None
         if hello.main_call_id and await self.svc.database.get_session_record(
                 group_id, hello.main_call_id) is None:
             raise Refusal("main_call_id is not a session of this group",
@@ -304,7 +305,29 @@ class SessionHub:
                 return key
         raise Refusal(f"a session with key {key!r} is already running", code="dupkey")
 
+    async def _count_start(self, group_id: GroupId, settings: GroupSettings,
+                           address: str) -> None:
+        """Starting a session needs no sign-in: bound starts per address and per group
+        (docs/settings.md); the first refusal of a minute is audited and sent to webhooks."""
+        over = await count_attempt(self.svc.bus, "start", {
+            "address": (address, RateLimit(settings.starts_per_address_per_minute)),
+            "group": (str(group_id), RateLimit(settings.starts_per_minute))})
+        if over is None:
+            return
+        kind, excess = over
+        if excess == 1:
+            await self.svc.audit(group_id, AuditAction.START_THROTTLED, actor="visitor",
+                                 address=address, limit=kind)
+            if self.webhooks is not None:
+                self.webhooks.emit(group_id, "security.start_throttled",
+                                   {"limit": kind, "address": address})
+        per = "this address" if kind == "address" else "this group"
+        raise Refusal(f"too many sessions started from {per} in the last minute; try again "
+                      "in a minute", code="start_throttled")
+
     async def _enforce_limit(self, group_id: GroupId, settings: GroupSettings) -> None:
+        """Keep the group's session limit: refuse the new session, or end the oldest sessions
+        that no agent is in. A session with an agent in it is never ended to make room."""
         if self.cluster is not None:
             running = await self.cluster.running(group_id)  # on every process
         else:
@@ -315,11 +338,31 @@ class SessionHub:
                               key=lambda live: live.session.started_at)]
         if len(running) < settings.max_sessions:
             return
-        if settings.session_limit_policy is SessionLimitPolicy.REFUSE_NEW:
-            raise Refusal(f"the group allows {settings.max_sessions} simultaneous sessions",
+        refusal = Refusal(f"the group allows {settings.max_sessions} simultaneous sessions",
                           code="session_limit")
-        for session_id in running[: len(running) - settings.max_sessions + 1]:
+        if settings.session_limit_policy is SessionLimitPolicy.REFUSE_NEW:
+            raise refusal
+        needed = len(running) - settings.max_sessions + 1
+        unattended = await self._unattended(running, needed)
+        if len(unattended) < needed:
+            raise refusal
+        for session_id in unattended:
             await self._kill(session_id, "too many simultaneous sessions")
+
+    async def _unattended(self, running: list[str], needed: int) -> list[str]:
+        """Up to ``needed`` of ``running`` (oldest first) with no agent in them."""
+        found: list[str] = []
+        for at in range(0, len(running), 50):
+            batch = running[at:at + 50]
+            if self.cluster is None:
+                seated = [bool(self.sessions[sid].session.seats) if sid in self.sessions
+                          else False for sid in batch]
+            else:
+                seated = await self.cluster.seated(batch)
+            found += [sid for sid, has in zip(batch, seated, strict=True) if not has]
+            if len(found) >= needed:
+                return found[:needed]
+        return found
 
     async def _kill(self, session_id: str, detail: str) -> None:
         """End a session (KILLED), here or on the process that runs it."""
@@ -354,21 +397,38 @@ class SessionHub:
         group_id = principal.group_id
         subjects = {"agent": str(agent.agent_id), "address": conn.address,
                     "group": str(group_id)}
-        await self.join_throttle.check(subjects)
+        try:
+            await self.join_throttle.check(subjects)
+        except Throttled as exc:
+            # Audited once a minute per agent: a throttled caller cannot flood the log.
+            if await count_attempt(self.svc.bus, "join_throttled_audit",
+                                   {"agent": (str(agent.agent_id), RateLimit(1))}) is None:
+                await self.svc.audit(group_id, AuditAction.JOIN_THROTTLED,
+                                     actor=agent.username, address=conn.address,
+                                     limit=exc.limit)
+            raise
         holder = await self.svc.bus.holder(f"key:{group_id}:{hello.key}")
         live = self.sessions.get(holder) if holder else None
         if live is None or live.session.ended:
-            await self.join_throttle.record_failure(subjects)
+            reached = await self.join_throttle.record_failure(subjects)
             await self.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
                                  address=conn.address, reason="no session with this key")
+            if reached:
+                await self.svc.audit(group_id, AuditAction.JOIN_THROTTLED,
+                                     actor=agent.username, address=conn.address,
+                                     limits=reached)
+                if self.webhooks is not None:
+                    self.webhooks.emit(group_id, "security.join_throttled", {
+                        "limits": reached, "agent": agent.username, "address": conn.address})
             raise Refusal("there is no session with this key in your group",
                           code="not_found")
-        if conn.origin is not None and not _same_origin(conn):
+        if not self.svc.origins.allows(conn.origin):
             raise Refusal("agents join from the Coview console's own origin", code="origin")
         try:
             seat = live.session.join(Seat(0, agent.agent_id, agent.username,
                                           agent.display_name, agent.title, agent.role.value,
-                                          frozenset(p.value for p in agent.privileges)))
+                                          frozenset(p.value for p in agent.privileges),
+                                          agent.agent_role))
         except (SessionFull, SessionEnded) as exc:
             await self.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
                                  address=conn.address, reason=exc.code)
@@ -388,6 +448,7 @@ class SessionHub:
         }))
         self._catch_up(live, conn)
         self._announce_guests(live)
+        party.announced = live.guests_version
         self._request_keyframe(live)
         self._changed(live)
         return Attachment(live, party)
@@ -407,7 +468,7 @@ class SessionHub:
         agent = principal.agent
         if agent is None:
             raise Refusal("a child session needs a signed-in agent", code="forbidden")
-        if conn.origin is not None and not _same_origin(conn):
+        if not self.svc.origins.allows(conn.origin):
             raise Refusal("agents connect from the Coview console's own origin", code="origin")
         parent = next((live for live in self.sessions.values()
                        if live.session.call_id == hello.main_call_id
@@ -608,7 +669,7 @@ class SessionHub:
             return False
         state, inbox, logs = loaded
         agents: dict[int, Agent] = {}
-        for _, _, agent_id in state["parties"]:
+        for _, _, agent_id, *_ in state["parties"]:
             agent = await self.svc.database.get_agent(AgentId(agent_id)) if agent_id else None
             if agent is not None:
                 agents[agent_id] = agent
@@ -758,14 +819,20 @@ class SessionHub:
             replaces = bool(h.get("key"))
         else:
             slot, replaces = (frame.type,), False
-        remote = False
+        # Pictures the visitor made before it knew of an agent may lack that agent's masks
+        # (masks by role): an agent gets only pictures made with it in the guests list.
+        made_for = frame.header.get("gv") if frame.type == "tile" else None
+        remote = remote_barred = False
         for party in live.agents.values():
-            if party.conn is not None:
-                if party.conn.remote:
-                    remote = True
-                else:
-                    party.conn.outbound.put_volatile(slot, data, replaces_all=replaces)
-        if remote and self.cluster is not None:
+            barred = isinstance(made_for, int) and made_for < party.announced
+            if party.conn is None:
+                continue
+            if party.conn.remote:
+                # Another process forwards to all its parties of the session alike.
+                remote, remote_barred = True, remote_barred or barred
+            elif not barred:
+                party.conn.outbound.put_volatile(slot, data, replaces_all=replaces)
+        if remote and not remote_barred and self.cluster is not None:
             self.cluster.publish(live.session.session_id, VOLATILE,
                                  encode_frame({"t": "v", "slot": slot, "all": replaces}, data))
 
@@ -797,7 +864,7 @@ class SessionHub:
                                      call_id=live.session.call_id,
                                      agents=sorted(live.agents))
         elif kind == "paused":
-            live.paused = bool(header.get("paused"))
+            live.note_paused(header)
             for party in live.agents.values():
                 if party.conn is not None and live.paused:
                     party.conn.outbound.clear_volatile()
@@ -832,6 +899,11 @@ class SessionHub:
                                       "message": "you do not have the remote control "
                                                  "privilege"})
                 return
+        if kind == "pause" and live.refuses_pause(frame.header):
+            self._send_to(party, {"t": "pause_refused",
+                                  "message": "the visitor paused the session: only the "
+                                             "visitor can resume it"})
+            return
         if kind == "gesture" and not live.settings.gestures_enabled:
             self._send_to(party, {"t": "gesture_refused",
                                   "message": "gestures are off for this group"})
@@ -907,6 +979,7 @@ class SessionHub:
         return wrapped
 
     def _announce_guests(self, live: LiveSession) -> None:
+        live.guests_version += 1
         guests = live.guests()
         for to_agents in (True, False):
             self._publish(live, to_agents=to_agents, header={"t": "guests", **guests})
@@ -994,6 +1067,7 @@ class SessionHub:
         log.info("session ended", extra={"fields": {"call_id": session.call_id,
                                                     "reason": reason.value}})
         self._news(session, "session.end")
+        _release(live)
 
     def _news(self, session: Session, event: str) -> None:
         if self.webhooks is None:
@@ -1006,10 +1080,23 @@ class SessionHub:
         self.webhooks.emit(session.group_id, event, data)
 
 
+def _release(live: LiveSession) -> None:
+    """Let go of an ended session's buffers and links at once: a socket, a timer or an
+    exception's traceback may still hold the session, and with it megabytes of page, until
+    the garbage collector finds the cycle (issue 14: memory came back only after a full
+    collection)."""
+    live.page, live.page_bytes = [], 0
+    live.to_agents.restore([])
+    live.to_visitor.restore([])
+    for party in (live.visitor, *live.agents.values()):
+        if party.ack_timer is not None:
+            party.ack_timer.cancel()
+            party.ack_timer = None
+        party.conn = None
+    live.agents.clear()
+    live.children.clear()
+
+
 def _address(party: Party) -> str:
     return party.conn.address if party.conn is not None else ""
 
-
-def _same_origin(conn: Conn) -> bool:
-    origin = conn.origin or ""
-    return origin.split("://", 1)[-1] == conn.host

@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from coview.domain.agents import Agent
 from coview.domain.sessions import Seat, Session, SessionState
@@ -35,6 +35,16 @@ AGENT_VOLATILE = frozenset({"ack", "pointer"})
 HOST_RELIABLE = frozenset({"display", "paused", "end"})
 VIEWER_RELIABLE = frozenset({"leave", "end"})
 VIEWER_VOLATILE = frozenset({"ack"})
+
+# Who paused a session: the side whose pause it is, the only side an agent's resume may lift.
+PausedBy = Literal["visitor", "agent"]
+
+
+def paused_by(value: object) -> PausedBy:
+    """Who paused, as a ``paused`` frame or a stored state says (the visitor unless it says
+    the agent: the SDK and older state do not say)."""
+    return "agent" if value == "agent" else "visitor"
+
 
 class Sink(Protocol):
     """Where the hub puts a connection's frames (an :class:`Outbound`, or a stand-in that
@@ -82,6 +92,9 @@ class Party:
     agent: Agent | None = None
     ack_timer: asyncio.TimerHandle | None = None  # an acknowledgement on its way
     synced: int = 0  # the inbox position the Redis copy holds (scaled out)
+    # The guests list version that first named this party: the visitor's pictures made
+    # before it knew of the party (a smaller ``gv``) are not for its eyes (masks by role).
+    announced: int = 0
 
 
 @dataclass(eq=False)
@@ -96,6 +109,7 @@ class LiveSession:
     agents: dict[int, Party] = field(default_factory=dict)
     display: dict[str, Any] | None = None
     paused: bool = False
+    paused_by: PausedBy = "visitor"
     rc_enabled: bool = False
     report_errors: bool = False
     errors: list[str] = field(default_factory=list)
@@ -108,6 +122,7 @@ class LiveSession:
     # Cobrowse: the log items since the page's latest full snapshot, for late agents.
     page: list[bytes] = field(default_factory=list)
     page_bytes: int = 0
+    guests_version: int = 0  # each guests list told to the parties has the next number
 
     @property
     def claim_name(self) -> str:
@@ -117,8 +132,9 @@ class LiveSession:
         """What a party joining or resyncing needs to know."""
         return {
             "session_type": self.session.session_type, "group_id": self.session.group_id,
-            "display": self.display, "paused": self.paused, "rc_enabled": self.rc_enabled,
-            "guests": self.guests(), "visitor_connected": self.visitor.conn is not None,
+            "display": self.display, "paused": self.paused, "paused_by": self.paused_by,
+            "rc_enabled": self.rc_enabled, "guests": self.guests(),
+            "visitor_connected": self.visitor.conn is not None,
             "visitor": self.visitor_info,
             "features": {"remote_control": self.settings.remote_control_enabled,
                          "agent_video": self.settings.agent_video_enabled,
@@ -127,10 +143,20 @@ class LiveSession:
             "children": [child.notice() for child in self.children.values()],
         }
 
+    def note_paused(self, header: dict[str, Any]) -> None:
+        """The visitor's ``paused`` frame: whether the session is paused, and by whom."""
+        self.paused = bool(header.get("paused"))
+        self.paused_by = paused_by(header.get("by"))
+
+    def refuses_pause(self, header: dict[str, Any]) -> bool:
+        """Whether an agent's ``pause`` frame is refused: a resume while the visitor's own
+        pause is on (issue 14: only the side that paused resumes)."""
+        return not header.get("paused") and self.paused and self.paused_by == "visitor"
+
     def guests(self) -> dict[str, Any]:
         agents = [
             {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
-             "title": p.agent.title, "role": "agent", "agentrole": p.agent.role.value,
+             "title": p.agent.title, "role": "agent", "agentrole": p.agent.agent_role,
              "guestid": p.agent.agent_id, "partnerid": self.session.group_id}
             if p.agent is not None else
             {"num": p.num, "username": "", "name": self.visitor_info.get("name", ""),
@@ -138,7 +164,7 @@ class LiveSession:
              "partnerid": self.session.group_id}
             for p in self.agents.values()
         ]
-        return {"count": len(agents), "agents": agents}
+        return {"count": len(agents), "agents": agents, "gv": self.guests_version}
 
     def notice(self) -> dict[str, Any]:
         """A child session as its parent's parties hear of it (no join token)."""
@@ -191,10 +217,12 @@ def to_state(live: LiveSession, *, started_wall: float) -> bytes:
                        seat.role, sorted(seat.privileges)] for seat in s.seats.values()],
         },
         "settings": live.settings.model_dump(mode="json"),
-        "parties": [[p.num, p.resume_token, p.agent.agent_id if p.agent else 0]
+        "parties": [[p.num, p.resume_token, p.agent.agent_id if p.agent else 0, p.announced]
                     for p in (live.visitor, *live.agents.values())],
-        "display": live.display, "paused": live.paused, "rc_enabled": live.rc_enabled,
-        "report_errors": live.report_errors, "errors": live.errors,
+        "gv": live.guests_version,
+        "display": live.display, "paused": live.paused, "paused_by": live.paused_by,
+        "rc_enabled": live.rc_enabled, "report_errors": live.report_errors,
+        "errors": live.errors,
         "visitor_info": live.visitor_info, "presence_start": live.presence_start,
         "parent_id": live.parent_id, "join_token": live.join_token, "host_num": live.host_num,
         "children": {kind: child.session.session_id for kind, child in live.children.items()},
@@ -216,15 +244,16 @@ def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: floa
                for num, agent_id, username, name, title, role, privileges in s["seats"]},
         peak_guests=s["peak_guests"], _next_num=s["next_num"])
     parties = [Party(resume_token=token, num=num, agent=agents.get(agent_id),
-                     lost_at=lost_at)
-               for num, token, agent_id in state["parties"]]
+                     lost_at=lost_at, announced=int(rest[0]) if rest else 0)
+               for num, token, agent_id, *rest in state["parties"]]
     return LiveSession(
         session=session, settings=GroupSettings.model_validate(state["settings"]),
         visitor=parties[0], to_agents=new_log(), to_visitor=new_log(),
         agents={p.num: p for p in parties[1:]}, display=state["display"],
-        paused=state["paused"], rc_enabled=state["rc_enabled"],
+        paused=state["paused"], paused_by=paused_by(state.get("paused_by")),
+        rc_enabled=state["rc_enabled"],
         report_errors=state["report_errors"], errors=list(state["errors"]),
         visitor_info=dict(state["visitor_info"]), presence_start=state["presence_start"],
         parent_id=state["parent_id"], join_token=state["join_token"],
-        host_num=state["host_num"])
+        host_num=state["host_num"], guests_version=int(state.get("gv", 0)))
 

@@ -9,6 +9,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coview.server.metrics import Metrics
+from coview.server.origins import ServerOrigins
 
 log = logging.getLogger("coview.http")
 
@@ -78,6 +79,55 @@ class BodyLimit:
     async def _reject(send: Send, status: int, code: str, message: str) -> None:
         body = _error_body(code, message)
         await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+
+HOST_EXEMPT_PATHS = ("/healthz", "/readyz")  # a load balancer's probes name a backend's address
+
+
+def single_headers(headers: list[tuple[bytes, bytes]], *names: bytes) -> str | None:
+    """Which of ``names`` a request repeats (a smuggling or confusion attempt), or None."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        lowered = name.lower()
+        if lowered in names:
+            if lowered in seen:
+                return lowered.decode()
+            seen.add(lowered)
+    return None
+
+
+class HostCheck:
+    """Refuse (400) a request whose Host is not one of the server's names, or that repeats
+    Host or Origin: a page on another name that resolves here (DNS rebinding) gets nothing."""
+
+    def __init__(self, app: ASGIApp, *, origins: ServerOrigins) -> None:
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or \
+                str(scope.get("path", "")) in HOST_EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = list(scope.get("headers", []))
+        repeated = single_headers(headers, b"host", b"origin")
+        host = next((v.decode("latin-1") for k, v in headers if k.lower() == b"host"), None)
+        if repeated is not None:
+            problem = f"the {repeated.title()} header is repeated"
+        elif not self.origins.host_allowed(host):
+            problem = "the Host header does not name this server (see --public-url)"
+        else:
+            await self.app(scope, receive, send)
+            return
+        log.info("request refused", extra={"fields": {"problem": problem}})
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = _error_body("bad_host", problem)
+        await send({"type": "http.response.start", "status": 400, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())
         ]})
         await send({"type": "http.response.body", "body": body})

@@ -102,6 +102,15 @@ class Outbound:
             return frame
         return None
 
+    def discard(self) -> None:
+        """The socket is gone: drop what is queued, close, and forget the socket's callback
+        (which would hold the socket and this queue in a reference cycle)."""
+        self._reliable.clear()
+        self._reliable_bytes = 0
+        self.clear_volatile()
+        self.close()
+        self._on_ready = None
+
     def close(self) -> None:
         """No more frames; the writer finishes what is queued, then stops."""
         self.closed = True

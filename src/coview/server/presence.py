@@ -31,7 +31,7 @@ from coview.domain.presence import (
     new_request_id,
 )
 from coview.domain.settings import GroupSettings
-from coview.domain.tokens import read_visitor_token
+from coview.domain.tokens import check_visitor_id
 from coview.errors import AuthenticationFailed, CoviewError, NotFound
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
@@ -379,6 +379,8 @@ class PresenceService:
         except (PresenceClosed, TimeoutError, OSError):
             pass
         except (ProtocolError, PresenceRefused, AuthenticationFailed) as exc:
+            log.info("presence refused", extra={"fields": {"code": exc.code,
+                                                           "error": exc.message}})
             with contextlib.suppress(Exception):
                 await socket.send(encode_frame({"t": "refused", "code": exc.code,
                                                 "message": exc.message}))
@@ -393,12 +395,9 @@ class PresenceService:
             raise PresenceRefused(f"protocol {hello.v} is not supported", code="upgrade_required")
         group_id = GroupId(hello.group_id)
         group, settings = await self._group(group_id)
-        if settings.visitor_id_requires_token:
-            claims = read_visitor_token(group.visitor_token_secret, hello.token,
-                                        group_id=group_id, now=self.svc.now())
-            if claims.visitor_id != hello.visitor_id:
-                raise PresenceRefused("the visitor token is for another visitor ID",
-                                      code="invalid_token")
+        check_visitor_id(group.visitor_token_secret, hello.token or "",
+                         visitor_id=hello.visitor_id, group_id=group_id, now=self.svc.now(),
+                         required=settings.visitor_id_requires_token)
         if len(self._sockets.get((group_id, hello.visitor_id), ())) >= \
                 MAX_CONNECTIONS_PER_VISITOR:
             raise PresenceRefused("too many presence connections for this visitor",

@@ -52,7 +52,10 @@ async def start_presence_listener(service: PresenceService, host: str, port: int
     def check(connection: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] != PATH:
             return connection.respond(404, "only presence is served on this port\n")
-        if request.headers.get("Origin") is not None:
+        hosts = request.headers.get_all("Host")
+        if len(hosts) != 1 or not service.svc.origins.host_allowed(hosts[0]):
+            return connection.respond(400, "the Host header does not name this server\n")
+        if request.headers.get_all("Origin"):
             return connection.respond(403, "browsers connect on the main port\n")
         return None
 

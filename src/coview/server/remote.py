@@ -77,7 +77,9 @@ class RemoteConn:
     def __init__(self, cluster: Cluster, proc: str, cid: str, header: dict[str, Any]) -> None:
         self.outbound = RemoteOutbound(cluster, proc, cid)
         self.address = str(header.get("addr", ""))[:64]
-        origin = header.get("origin")
+        # The process the client reached checked its Origin: one of that process's own pages
+        # arrives as no Origin (each process has its own listen address).
+        origin = None if header.get("own") else header.get("origin")
         self.origin = str(origin)[:512] if origin is not None else None
         self.host = str(header.get("host", ""))[:256]
         self.proc = proc
@@ -143,6 +145,7 @@ class Link:
         try:
             self.cluster.send(owner, {"t": "open", "c": fw.cid, "from": self.cluster.proc,
                                       "addr": conn.address, "origin": conn.origin,
+                                      "own": self.hub.svc.origins.is_own(conn.origin),
                                       "host": conn.host}, first)
             while not conn.outbound.closed:
                 data = await receive()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import logging
 from collections import deque
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +38,8 @@ from coview.protocol.frames import ProtocolError
 from coview.server.hub import SessionHub
 from coview.server.outbound import Outbound
 from coview.server.ws import Disconnected, origin_allowed_for, serve_session
+
+log = logging.getLogger("coview.ws")
 
 SESSION_PATH = "/ws/v1/session"
 MAX_MESSAGE = 16 * 1024 * 1024  # a visitor's largest frame (a page's full snapshot)
@@ -139,6 +143,13 @@ class SessionProtocol(asyncio.Protocol):
         for timer in (self.ping_timer, self.pong_timer, self.close_timer):
             if timer is not None:
                 timer.cancel()
+        self.ping_timer = self.pong_timer = self.close_timer = None
+        if self.conn is not None:
+            self.conn.outbound.discard()  # nothing more can be written: free what waits
+            self.conn = None  # the hub may hold the connection a while; not this protocol
+        self.inbox = deque(item for item in self.inbox if not isinstance(item, bytes))
+        self.inbox_bytes = 0
+        self.fragments.clear()
         self.server_state.connections.discard(cast(Any, self))
         self._put(Disconnected())
 
@@ -159,6 +170,14 @@ class SessionProtocol(asyncio.Protocol):
         assert self.transport is not None
         if urlsplit(request.path).path != SESSION_PATH:
             self._delegate()
+            return
+        repeated = next((name for name in ("Host", "Origin")
+                         if len(request.headers.get_all(name)) > 1), None)
+        if repeated is not None:
+            log.info("handshake refused", extra={"fields": {"problem": f"{repeated} repeated"}})
+            self.ws.send_response(self.ws.reject(400, f"the {repeated} header is repeated\n"))
+            self.send_pending()
+            self.transport.close()
             return
         self.server_state.connections.add(cast(Any, self))
         self.raw.clear()
@@ -181,6 +200,14 @@ class SessionProtocol(asyncio.Protocol):
     async def _run(self, request: Request) -> None:
         assert self.conn is not None
         hub: SessionHub = self.coview_app.state.hub
+        if not hub.svc.origins.host_allowed(request.headers.get("Host")):
+            log.info("handshake refused", extra={"fields": {"problem": "not this server's Host"}})
+            self.ws.send_response(self.ws.reject(400, "the Host header does not name this "
+                                                      "server (see --public-url)\n"))
+            self.send_pending()
+            assert self.transport is not None
+            self.transport.close()
+            return
         query = parse_qs(urlsplit(request.path).query)
         allowed = await origin_allowed_for(hub.svc, request.headers.get("Origin"),
                                            request.headers.get("Host", ""),
@@ -238,10 +265,12 @@ class SessionProtocol(asyncio.Protocol):
                 raise Disconnected
             self.waiter = asyncio.get_running_loop().create_future()
             await self.waiter
-        item = self.inbox.popleft()
+        item = self.inbox[0]
         if isinstance(item, Exception):
-            self.inbox.appendleft(item)  # stays: every later read ends the same way
-            raise item
+            # It stays (every later read ends the same way); a copy is raised, so that no
+            # traceback (and the reader's frame, holding its session) is kept with it.
+            raise copy.copy(item)
+        self.inbox.popleft()
         self.inbox_bytes -= len(item)
         if self.read_paused and self.inbox_bytes < READ_PAUSE_BYTES // 2 and self.transport:
             self.read_paused = False

@@ -34,6 +34,7 @@ from coview.server.cluster import Cluster
 from coview.server.errors import coview_error_response, error_response
 from coview.server.hub import MAX_VISITOR_FRAME, SessionHub
 from coview.server.outbound import Outbound
+from coview.server.services import Services
 from coview.server.ws import Disconnected, serve_session
 
 log = logging.getLogger("coview.tunnel")
@@ -288,7 +289,8 @@ def _gone() -> JSONResponse:
 def _tunnels(request: Request) -> Tunnels:
     tunnels: Tunnels = request.app.state.tunnels
     origin = request.headers.get("origin")
-    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+    svc: Services = request.app.state.services
+    if not svc.origins.allows(origin):
         raise PermissionDenied("tunnels are for native clients", code="origin")
     return tunnels
 

@@ -5,6 +5,10 @@ production settings and posts to each webhook that wants the event, each deliver
 task with retries and exponential backoff. Every request carries ``Coview-Signature:
 t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` keyed by the group's webhook secret,
 which admins read at ``GET /api/v1/webhooks/secret``.
+
+Targets obey the rule of :mod:`coview.server.egress` at send time too (https, public addresses,
+checked as each connection opens); a refused target gets one log line and no retries, and
+redirects are never followed.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from coview.domain.groups import Group
-from coview.errors import CoviewError
+from coview.errors import CoviewError, InvalidInput
 from coview.ids import GroupId
+from coview.server.egress import EgressTransport, url_refusal
 from coview.server.group_cache import GroupCache
 from coview.server.services import Services
 
@@ -78,7 +84,10 @@ class Webhooks:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        # Redirects are not followed: a public URL could answer 302 to an internal address.
+        self._client = httpx.AsyncClient(
+            timeout=TIMEOUT, follow_redirects=False,
+            transport=EgressTransport(allow_private=self.svc.config.allow_private_webhooks))
         self._worker = asyncio.create_task(self._work(), name="coview-webhooks")
 
     async def close(self) -> None:
@@ -134,6 +143,10 @@ class Webhooks:
 
     async def _deliver(self, url: str, event: str, body: bytes, secret: str) -> None:
         assert self._client is not None
+        refused = url_refusal(url, allow_private=self.svc.config.allow_private_webhooks)
+        if refused is not None:
+            self._refused(url, event, refused)
+            return
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):
             headers = {"content-type": "application/json", "coview-event": event,
@@ -144,6 +157,9 @@ class Webhooks:
                 if 200 <= response.status_code < 300:
                     return
                 problem = f"HTTP {response.status_code}"
+            except InvalidInput as exc:  # the host resolves to an address the rule refuses
+                self._refused(url, event, exc.fields.get("url", exc.message))
+                return
             except httpx.HTTPError as exc:
                 problem = type(exc).__name__
             log.info("webhook delivery failed", extra={"fields": {
@@ -152,3 +168,9 @@ class Webhooks:
                 await asyncio.sleep(delay)
                 delay *= 2
         log.warning("webhook given up", extra={"fields": {"event": event}})
+
+    @staticmethod
+    def _refused(url: str, event: str, reason: str) -> None:
+        # The host, not the URL: a query string may hold the receiver's secret.
+        log.warning("webhook target refused", extra={"fields": {
+            "event": event, "host": urlsplit(url).hostname or "", "reason": reason}})

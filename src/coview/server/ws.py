@@ -64,10 +64,12 @@ async def origin_allowed(websocket: WebSocket, svc: Services) -> bool:
 
 
 async def origin_allowed_for(svc: Services, origin: str | None, host: str, group: str) -> bool:
-    """:func:`origin_allowed` from the handshake's Origin and Host and the URL's group_id."""
-    if origin is None:
-        return True
-    if origin.split("://", 1)[-1] == host:
+    """:func:`origin_allowed` from the handshake's Origin and Host and the URL's group_id:
+    the Host must name this server; the Origin, if any, must be one of the server's own or
+    exactly a trusted origin of the group the URL names (``coview.server.origins``)."""
+    if not svc.origins.host_allowed(host):
+        return False
+    if svc.origins.allows(origin):
         return True
     if not group.isdigit() or not 1 <= int(group) <= 2**31 - 1:
         return False
@@ -77,7 +79,7 @@ async def origin_allowed_for(svc: Services, origin: str | None, host: str, group
         settings, _, _ = await svc.database.get_settings(GroupId(int(group)), PRODUCTION)
     except CoviewError:
         return False
-    return origin in settings.trusted_origins
+    return svc.origins.allows(origin, settings.trusted_origins)
 
 
 async def _accepted(websocket: WebSocket, svc: Services) -> bool:

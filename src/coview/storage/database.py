@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -15,11 +16,17 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from coview.domain.agents import Agent, Privilege, Role
+from coview.domain.agents import (
+    Agent,
+    Privilege,
+    Role,
+    check_an_admin_remains,
+    revokes_tokens,
+)
 from coview.domain.audit import AuditAction, AuditEntry
 from coview.domain.groups import Group, GroupCredentials, hash_api_key, new_credentials
 from coview.domain.settings import GroupSettings, parse_settings
-from coview.errors import Conflict, NotFound, Unavailable
+from coview.errors import Conflict, InvalidInput, NotFound, Unavailable
 from coview.ids import AgentId, GroupId
 from coview.storage import migrate
 from coview.storage.schema import (
@@ -30,6 +37,7 @@ from coview.storage.schema import (
     server_secrets,
     sessions,
 )
+from coview.storage.sealing import CannotUnseal, Keyring
 
 log = logging.getLogger("coview.storage")
 
@@ -54,11 +62,24 @@ def describe_url(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-class Database:
-    """Every record of Coview: groups, agents, settings, audit log."""
+def _group_secret_place(group_id: int) -> str:
+    return f"groups.visitor_token_secret:{group_id}"
 
-    def __init__(self, url: str) -> None:
+
+def _server_secret_place(name: str) -> str:
+    return f"server_secrets.value:{name}"
+
+
+class Database:
+    """Every record of Coview: groups, agents, settings, audit log.
+
+    Secrets (groups' visitor-token secrets, the server's secrets) are stored sealed with
+    ``keys`` (coview.storage.sealing) and handed out in plaintext.
+    """
+
+    def __init__(self, url: str, *, keys: Keyring) -> None:
         self.url = url
+        self.keys = keys
         self.dialect = sa.make_url(url).get_backend_name()
         options: dict[str, Any] = {"pool_pre_ping": True}
         if self.dialect == "postgresql":
@@ -86,9 +107,52 @@ class Database:
                               part="database") from exc
 
     async def migrate(self) -> tuple[str | None, str]:
-        """Create or upgrade the schema; return (revision before, revision after)."""
+        """Create or upgrade the schema, then seal the secrets stored in plaintext or with an
+        older key; return (revision before, revision after).
+
+        Raises InvalidInput (in one sentence) if a stored secret does not open with the keys.
+        """
         async with self._begin() as conn:
-            return await conn.run_sync(migrate.upgrade)
+            revisions: tuple[str | None, str] = await conn.run_sync(migrate.upgrade)
+        try:
+            sealed = await self._seal_secrets()
+        except CannotUnseal as exc:
+            hint = ("start with the secret key it was sealed with as COVIEW_SECRET_KEY, or "
+                    "name that key in COVIEW_SECRET_KEY_OLD to move to a new one"
+                    if exc.reason == "unknown_key" else "restore it from a backup")
+            raise InvalidInput(f"{exc.message}: {hint}", code=exc.code) from None
+        if sealed:
+            log.info("secrets sealed", extra={"fields": {"count": sealed,
+                                                         "key": self.keys.current.key_id}})
+        return revisions
+
+    async def _seal_secrets(self) -> int:
+        """Seal with the current key what is stored in plaintext (written before secrets were
+        sealed) or with an older key; return how many values changed."""
+        places = (
+            (groups, groups.c.group_id, groups.c.visitor_token_secret, _group_secret_place),
+            (server_secrets, server_secrets.c.name, server_secrets.c.value,
+             _server_secret_place),
+        )
+        changed = 0
+        async with self._begin() as conn:
+            # Every value opens before any is sealed: with a wrong key nothing changes (and
+            # no key file is made).
+            opened = []
+            for table, key, column, place in places:
+                for row_key, stored in (await conn.execute(sa.select(key, column))).all():
+                    where = place(row_key)
+                    opened.append((table, key, column, row_key, stored, where,
+                                   self.keys.unseal(stored, place=where)))
+            for table, key, column, row_key, stored, where, plaintext in opened:
+                if self.keys.is_current(stored):
+                    continue
+                sealed = self.keys.seal(plaintext, place=where)
+                # Only if unchanged: another process starting at once may have sealed it.
+                result = await conn.execute(table.update().where(
+                    key == row_key, column == stored).values({column.name: sealed}))
+                changed += result.rowcount
+        return changed
 
     async def ping(self) -> None:
         """Return if the database answers, else raise Unavailable."""
@@ -104,10 +168,11 @@ class Database:
                 sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
             )).first()
             if row is not None:
-                return str(row.value)
+                return self.keys.unseal(str(row.value), place=_server_secret_place(name))
         try:
             async with self._begin() as conn:
-                await conn.execute(server_secrets.insert().values(name=name, value=make))
+                await conn.execute(server_secrets.insert().values(
+                    name=name, value=self.keys.seal(make, place=_server_secret_place(name))))
             return make
         except IntegrityError:  # another process stored one first: use theirs
             return await self.server_secret(name, make)
@@ -124,7 +189,9 @@ class Database:
                 await conn.execute(groups.insert().values(
                     group_id=group_id, name=name,
                     api_key_hash=hash_api_key(credentials.api_key),
-                    visitor_token_secret=credentials.visitor_token_secret, created_at=now,
+                    visitor_token_secret=self.keys.seal(
+                        credentials.visitor_token_secret, place=_group_secret_place(group_id)),
+                    created_at=now,
                 ))
                 for stage in (STAGING, PRODUCTION):
                     await conn.execute(group_settings.insert().values(
@@ -142,8 +209,10 @@ class Database:
             )).first()
         if row is None:
             return None
-        return Group(GroupId(row.group_id), row.name, row.api_key_hash,
-                     row.visitor_token_secret, _aware(row.created_at))
+        secret = self.keys.unseal(row.visitor_token_secret,
+                                  place=_group_secret_place(row.group_id))
+        return Group(GroupId(row.group_id), row.name, row.api_key_hash, secret,
+                     _aware(row.created_at))
 
     async def require_group(self, group_id: GroupId) -> Group:
         group = await self.get_group(group_id)
@@ -155,15 +224,16 @@ class Database:
 
     async def create_agent(
         self, group_id: GroupId, username: str, *, password_hash: str, display_name: str,
-        title: str, role: Role, privileges: frozenset[Privilege],
+        title: str, role: Role, privileges: frozenset[Privilege], agent_role: str = "",
     ) -> Agent:
         await self.require_group(group_id)
         try:
             async with self._begin() as conn:
                 result = await conn.execute(agents.insert().values(
                     group_id=group_id, username=username, display_name=display_name,
-                    title=title, role=role.value, privileges=_dump_privileges(privileges),
-                    password_hash=password_hash, disabled=False, created_at=utcnow(),
+                    title=title, agent_role=agent_role, role=role.value,
+                    privileges=_dump_privileges(privileges), password_hash=password_hash,
+                    disabled=False, created_at=utcnow(), token_generation=0,
                 ).returning(agents.c.agent_id))
                 agent_id = AgentId(result.scalar_one())
         except IntegrityError:
@@ -195,15 +265,51 @@ class Database:
             ).order_by(agents.c.username))).all()
         return [_agent(row) for row in rows]
 
-    async def update_agent(self, agent_id: AgentId, **changes: Any) -> Agent:
-        """Change an agent's stored fields (``privileges`` a frozenset, ``role`` a Role)."""
-        values = dict(changes)
-        if "privileges" in values:
-            values["privileges"] = _dump_privileges(values["privileges"])
-        if "role" in values:
-            values["role"] = Role(values["role"]).value
-        if values:
-            async with self._begin() as conn:
+    async def update_agent(self, agent_id: AgentId, *, revoke_tokens: bool = False,
+                           **changes: Any) -> Agent:
+        """Change an agent's stored fields (``privileges`` a frozenset, ``role`` a Role,
+        ``password_hash`` a new hash) in one transaction.
+
+        Refuses (LastAdmin) a change that leaves the group without an enabled admin; ends the
+        agent's sign-ins (a new token generation) when the change calls for it, or when
+        ``revoke_tokens`` (signing out).
+        """
+        async with self._begin() as conn:
+            group_id = (await conn.execute(sa.select(agents.c.group_id).where(
+                agents.c.agent_id == agent_id))).scalar_one_or_none()
+        if group_id is None:
+            raise NotFound("there is no such agent", code="agent_not_found")
+        may_drop_an_admin = "role" in changes or "disabled" in changes
+        async with self._begin() as conn:
+            if may_drop_an_admin:
+                # A write first: it serialises such changes within a group (a row lock in
+                # PostgreSQL, the write lock in SQLite), so that two admins demoting each other
+                # at once cannot both succeed.
+                await conn.execute(groups.update().where(groups.c.group_id == group_id)
+                                   .values(name=groups.c.name))
+            rows = (await conn.execute(sa.select(agents).where(
+                agents.c.group_id == group_id,
+                sa.or_(agents.c.agent_id == agent_id,
+                       sa.and_(agents.c.role == Role.ADMIN.value, sa.not_(agents.c.disabled))),
+            ))).all()
+            before = next((_agent(r) for r in rows if r.agent_id == agent_id), None)
+            if before is None:
+                raise NotFound("there is no such agent", code="agent_not_found")
+            fields = {k: v for k, v in changes.items() if k != "password_hash"}
+            if "role" in fields:
+                fields["role"] = Role(fields["role"])
+            after = dataclasses.replace(before, **fields)
+            others = sum(1 for r in rows if r.agent_id != agent_id and _agent(r).is_active_admin)
+            check_an_admin_remains(before, after, other_active_admins=others)
+            values = dict(changes)
+            if "privileges" in values:
+                values["privileges"] = _dump_privileges(values["privileges"])
+            if "role" in values:
+                values["role"] = after.role.value
+            if revoke_tokens or revokes_tokens(before, after,
+                                               password_changed="password_hash" in changes):
+                values["token_generation"] = agents.c.token_generation + 1
+            if values:
                 await conn.execute(
                     agents.update().where(agents.c.agent_id == agent_id).values(**values)
                 )
@@ -347,10 +453,12 @@ def _session(row: sa.Row[Any]) -> SessionRecord:
 def _agent(row: sa.Row[Any]) -> Agent:
     return Agent(
         agent_id=AgentId(row.agent_id), group_id=GroupId(row.group_id), username=row.username,
-        display_name=row.display_name, title=row.title, role=Role(row.role),
+        display_name=row.display_name, title=row.title, agent_role=row.agent_role,
+        role=Role(row.role),
         privileges=frozenset(Privilege(p) for p in json.loads(row.privileges)
                              if p in _KNOWN_PRIVILEGES),
         disabled=bool(row.disabled), created_at=_aware(row.created_at),
+        token_generation=int(row.token_generation),
     )
 
 

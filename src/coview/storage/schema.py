@@ -13,7 +13,7 @@ server_secrets = sa.Table(
     "server_secrets",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # sealed (coview.storage.sealing)
 )
 
 groups = sa.Table(
@@ -22,7 +22,7 @@ groups = sa.Table(
     sa.Column("group_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("api_key_hash", sa.String(64), nullable=False),
-    sa.Column("visitor_token_secret", sa.String(128), nullable=False),
+    sa.Column("visitor_token_secret", sa.Text, nullable=False),  # sealed
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -39,6 +39,8 @@ agents = sa.Table(
     sa.Column("password_hash", sa.String(256), nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("agent_role", sa.String(100), nullable=False, server_default=""),
+    sa.Column("token_generation", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("group_id", "username", name="uq_agents_group_username"),
 )
 

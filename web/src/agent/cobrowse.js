@@ -80,8 +80,13 @@ export class CobrowseStage {
     if (this.viewer) this.viewer.setMode({ gesture: on });
   }
 
-  setPaused(paused) {
+  // `by`: who paused. An agent's pause is the agents' to lift; the visitor's is not (the
+  // server and the visitor's page refuse it), so the button says so instead of offering it.
+  setPaused(paused, by) {
+    const visitors = paused && by !== "agent";
     this.pauseButton.dataset.paused = String(paused);
-    this.pauseButton.textContent = paused ? "Resume" : "Pause";
+    this.pauseButton.disabled = visitors;
+    this.pauseButton.textContent = visitors ? "Paused by the visitor" : paused ? "Resume" : "Pause";
+    this.pauseButton.title = visitors ? "Only the visitor can resume this pause" : "";
   }
 }

@@ -22,8 +22,8 @@ export function sessionView(api, key, onLeave) {
   const people = h("ul", { class: "people", testid: "participants" });
   const rcState = h("span", { testid: "rc-state" }, "off");
   const messageInput = h("input", { testid: "message-text", placeholder: "Message to the app" });
-  const state = { display: null, paused: false, viewing: false, rc: false, ended: false,
-    tiles: 0, callId: 0 };
+  const state = { display: null, paused: false, pausedBy: "visitor", viewing: false, rc: false,
+    ended: false, tiles: 0, callId: 0 };
   let cobrowse = null; // the page view, once the welcome says this is a cobrowse session
   canvas.dataset.tiles = "0";
 
@@ -34,14 +34,21 @@ export function sessionView(api, key, onLeave) {
 
   function setNotice() {
     notice.hidden = !state.paused && !state.viewing;
-    notice.textContent = state.paused ? "The session is paused."
-      : state.viewing ? "The visitor is viewing your screen." : "";
+    notice.textContent = !state.paused
+      ? (state.viewing ? "The visitor is viewing your screen." : "")
+      : state.pausedBy === "agent"
+        ? "An agent paused the session. Resume to see the page again."
+        : "The visitor paused the session. Only the visitor can resume it.";
   }
 
-  function setPaused(paused) {
+  // `by`: who paused, "visitor" (also when unsaid: the SDK's pauses) or "agent".
+  function setPaused(paused, by) {
     state.paused = paused;
+    state.pausedBy = by === "agent" ? "agent" : "visitor";
     canvas.dataset.paused = String(paused);
+    canvas.dataset.pausedBy = state.pausedBy;
     setNotice();
+    if (cobrowse) cobrowse.setPaused(paused, state.pausedBy);
   }
 
   function setViewing(viewing) {
@@ -93,7 +100,7 @@ export function sessionView(api, key, onLeave) {
       }
       if (cobrowse) cobrowse.setRc(Boolean(s.rc_enabled));
       setDisplay(s.display);
-      setPaused(Boolean(s.paused));
+      setPaused(Boolean(s.paused), s.paused_by);
       setGuests(s.guests || {});
       state.rc = Boolean(s.rc_enabled);
       rcState.textContent = state.rc ? "on" : "off";
@@ -117,9 +124,9 @@ export function sessionView(api, key, onLeave) {
       switch (m.t) {
         case "tile": drawTile(m, payload); break;
         case "display": setDisplay(m); break;
-        case "paused":
-          setPaused(Boolean(m.paused));
-          if (cobrowse) cobrowse.setPaused(Boolean(m.paused));
+        case "paused": setPaused(Boolean(m.paused), m.by); break;
+        case "pause_refused":
+          show(m.message || "Only the visitor can resume a pause the visitor made.", "error");
           break;
         case "dom": if (cobrowse) cobrowse.dom(payload); break;
         case "input_refused": show(`The visitor's page refused: ${m.message || m.action}.`, "error"); break;

@@ -1,9 +1,11 @@
 // The page viewer (/viewer/cobrowse?group_id=N), framed by the agent console: replays the
 // visitor's page with rrweb in a frame sandboxed without scripts, under the viewer's CSP.
 // The console (same origin) drives it through window.coviewViewer; the agent's clicks,
-// typing and gestures come back through its onAction callback.
+// typing and gestures come back through its onAction callback. Nothing the agent does
+// changes the replay: it changes only with the visitor's events (edits.js).
 import { Replayer, ReplayerEvents } from "rrweb";
 import "rrweb/dist/style.css";
+import { Edits } from "./edits.js";
 import "./viewer.css";
 
 const stage = document.getElementById("stage");
@@ -32,23 +34,31 @@ function send(message) {
   if (typeof viewer.onAction === "function") viewer.onAction(message);
 }
 
+// The agent's edits: never in the replay, sent to the visitor's page under remote control.
+const edits = new Edits({ mirror: () => (replayer ? replayer.getMirror() : null), send,
+  control: () => mode.control });
+
 // Listeners on the replayed document run here, in the viewer: the frame itself runs nothing.
 // (rrweb rebuilds a page with document.open(), which drops a document's listeners: a new
-// root element tells that the document needs them again.)
+// root element tells that the document needs them again.) The agent's own gestures are the
+// trusted events: rrweb replays the visitor's mouse interactions as untrusted ones.
 function hook(doc) {
   if (!doc || !doc.documentElement || hooked.has(doc.documentElement)) return;
   hooked.add(doc.documentElement);
   const idOf = (node) => replayer.getMirror().getId(node);
   let line = null;
   doc.addEventListener("mousedown", (e) => {
-    if (mode.gesture) line = [[Math.round(e.pageX), Math.round(e.pageY)]];
+    if (e.isTrusted && mode.gesture) line = [[Math.round(e.pageX), Math.round(e.pageY)]];
   }, true);
   doc.addEventListener("mousemove", (e) => {
-    if (mode.gesture && line && line.length < 200) line.push([Math.round(e.pageX), Math.round(e.pageY)]);
+    if (e.isTrusted && mode.gesture && line && line.length < 200) {
+      line.push([Math.round(e.pageX), Math.round(e.pageY)]);
+    }
   }, true);
   doc.addEventListener("click", (e) => {
     e.preventDefault();
     e.stopPropagation();
+    if (!e.isTrusted) return;
     if (mode.gesture) {
       const points = line && line.length > 3 ? line : [[Math.round(e.pageX), Math.round(e.pageY)]];
       line = null;
@@ -58,19 +68,8 @@ function hook(doc) {
       if (id > 0) send({ t: "input", action: "click", id });
     }
   }, true);
-  doc.addEventListener("input", (e) => {
-    if (!mode.control) return;
-    const t = e.target;
-    const id = idOf(t);
-    const value = t.isContentEditable ? t.textContent : t.value;
-    if (id > 0) send({ t: "input", action: "type", id, value });
-  }, true);
-  doc.addEventListener("change", (e) => {
-    if (!mode.control) return;
-    const id = idOf(e.target);
-    if (id > 0) send({ t: "input", action: "change", id });
-  }, true);
   doc.addEventListener("submit", (e) => e.preventDefault(), true);
+  edits.listen(doc);
 }
 
 function reset() {
@@ -87,9 +86,11 @@ function reset() {
     fit();
   });
   replayer.on(ReplayerEvents.FullsnapshotRebuilded, () => {
+    edits.reset();
     hook(replayer.iframe.contentDocument);
     stage.dataset.snapshots = String(Number(stage.dataset.snapshots || 0) + 1);
   });
+  replayer.on(ReplayerEvents.EventCast, (event) => edits.cast(event));
   replayer.startLive(Date.now());
   applyMode();
 }

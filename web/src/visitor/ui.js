@@ -62,12 +62,14 @@ export class DefaultUI {
     this.root.style.display = shown ? "block" : "none";
   }
 
+  // `paused`: false, or who paused ("visitor" or "agent").
   showSession(key, agents, paused) {
     this.mount();
     if (!this.root) return;
     this.bar.style.display = "block";
     const who = agents ? `${agents} agent${agents > 1 ? "s" : ""} viewing` : "waiting for an agent";
-    this.status.textContent = `Sharing this page · key ${key} · ${who}${paused ? " · paused" : ""}`;
+    const pause = paused === "agent" ? " · paused by the agent" : paused ? " · paused" : "";
+    this.status.textContent = `Sharing this page · key ${key} · ${who}${pause}`;
     this.pauseButton.textContent = paused ? "Resume" : "Pause";
     this.refresh();
   }

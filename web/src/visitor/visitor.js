@@ -17,6 +17,11 @@ function endReason(reason) {
   return "error";
 }
 
+// Who paused, as the session state says: the visitor unless it says an agent.
+function pausedBy(value) {
+  return value === "agent" ? "agent" : "visitor";
+}
+
 function agentList(guests) {
   const list = (guests && guests.agents) || [];
   return {
@@ -47,6 +52,7 @@ export class Visitor {
     this.recordPromise = null;
     this.children = new ChildViews(options, (name, detail) => this.emit(name, detail), this.ui);
     if (this.ui) {
+      // The visitor's Resume lifts any pause, an agent's too: the page is the visitor's.
       this.ui.onPause = () => this.pause(!(this.state && this.state.paused));
       this.ui.onStop = () => this.stopSession();
       this.ui.onStopControl = () => this.setRemoteControl(false);
@@ -161,8 +167,8 @@ export class Visitor {
       kind = "visitor";
       key = this.options.visitorId;
     }
-    this.state = { key: key || "", starting: true, paused: false, rc: false, guests: null,
-      connected: false, ended: false };
+    this.state = { key: key || "", starting: true, paused: false, pausedBy: "visitor", rc: false,
+      guests: null, connected: false, ended: false };
     this.emit("sessionstarting", {});
     this.prepare().then(() => this.open({
       t: "start", group_id: Number(this.options.groupId), key_kind: kind, key,
@@ -202,7 +208,8 @@ export class Visitor {
 
   pause(paused) {
     if (!this.inSession() || this.dormant) return;
-    this.setPaused(Boolean(paused === undefined ? true : paused && paused.pause !== false));
+    this.setPaused(Boolean(paused === undefined ? true : paused && paused.pause !== false),
+      "visitor");
   }
 
   setAccessibility(enabled) {
@@ -244,8 +251,9 @@ export class Visitor {
       return;
     }
     this.dormant = false;
-    this.state = { key: saved.key, starting: false, paused: Boolean(saved.paused), rc: false,
-      guests: null, connected: false, ended: false, continuing: true };
+    this.state = { key: saved.key, starting: false, paused: Boolean(saved.paused),
+      pausedBy: pausedBy(saved.pausedBy), rc: false, guests: null, connected: false,
+      ended: false, continuing: true };
     if (takingFocus) this.emit("focus", {});
     try {
       await this.prepare();
@@ -267,10 +275,11 @@ export class Visitor {
     s.key = w.key;
     s.callId = w.call_id;
     s.paused = Boolean(st.paused);
+    s.pausedBy = pausedBy(st.paused_by);
     s.rc = Boolean(st.rc_enabled);
     s.guests = st.guests || null;
     this.store.write({ session: this.conn.session, key: w.key, lastIn: this.conn.lastIn,
-      paused: s.paused, at: Date.now() });
+      paused: s.paused, pausedBy: s.pausedBy, at: Date.now() });
     if (again && !s.continuing) {
       // Back after a drop whose messages the server no longer held: a fresh page state.
       this.emit("connection", { status: "ok" });
@@ -281,7 +290,7 @@ export class Visitor {
       this.emit("sessioncontinue", { sessionkey: w.key });
       this.emit("statereceived", this.getSessionState());
       if (s.rc) this.emit("rcenabled", { enabled: true });
-      if (s.paused) this.emit("sessionpaused", { paused: true });
+      if (s.paused) this.emit("sessionpaused", { paused: true, by: s.pausedBy });
     }
     s.continuing = false;
     this.emit("agents", agentList(s.guests));
@@ -415,7 +424,11 @@ export class Visitor {
         this.act(m, from);
         break;
       case "pause":
-        this.setPaused(Boolean(m.paused));
+        // An agent pauses, or lifts an agent's pause; never the visitor's own (issue 14:
+        // the server refuses that too, this page does not rely on it).
+        if (m.paused ? !s.paused : s.paused && s.pausedBy === "agent") {
+          this.setPaused(Boolean(m.paused), "agent");
+        }
         break;
       case "navigate":
         this.navigate(m);
@@ -446,7 +459,9 @@ export class Visitor {
 
   showUI() {
     const s = this.state;
-    if (this.ui && s) this.ui.showSession(s.key, s.guests ? s.guests.count : 0, s.paused);
+    if (this.ui && s) {
+      this.ui.showSession(s.key, s.guests ? s.guests.count : 0, s.paused && s.pausedBy);
+    }
   }
 
   setRc(enabled) {
@@ -498,16 +513,19 @@ export class Visitor {
     this.emit("agentaction", { ...result.event, agent: this.agentOf(from) });
   }
 
-  setPaused(paused) {
+  // Pause or resume, `by` the visitor or an agent: the server lets an agent's resume lift
+  // only an agent's pause. The visitor pausing during an agent's pause makes it the visitor's.
+  setPaused(paused, by) {
     const s = this.state;
-    if (!s || s.paused === paused) return;
+    if (!s || (s.paused === paused && (!paused || s.pausedBy === by))) return;
     s.paused = paused;
-    this.store.update({ paused });
+    s.pausedBy = by;
+    this.store.update({ paused, pausedBy: by });
     if (paused && this.recorder) this.recorder.stop();
-    this.conn.send({ t: "paused", paused });
+    this.conn.send({ t: "paused", paused, by });
     if (!paused) this.startRecording();
     this.showUI();
-    this.emit("sessionpaused", { paused });
+    this.emit("sessionpaused", { paused, by });
   }
 
   navigate(m) {

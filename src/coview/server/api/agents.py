@@ -1,6 +1,13 @@
-"""Agents of the caller's group: admins list, create and change them."""
+"""Agents of the caller's group: admins list, create and change them.
+
+A change of an agent's password, role or privileges, or disabling it, ends every sign-in of
+the agent (an admin changing their own must sign in again); demoting or disabling the group's
+last enabled admin is refused (409 ``last_admin``).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Path, Request, Response
 
@@ -12,10 +19,10 @@ from coview.domain.agents import (
     validate_username,
 )
 from coview.domain.audit import AuditAction
-from coview.domain.passwords import hash_password
 from coview.errors import NotFound
 from coview.server.api.models import AgentCreateIn, AgentListOut, AgentOut, AgentPatchIn
 from coview.server.auth import AdminCaller, Principal, ServicesDep, client_address
+from coview.server.hashing import HashingDep
 from coview.server.services import Services
 
 router = APIRouter(tags=["agents"])
@@ -38,14 +45,16 @@ async def list_agents(caller: AdminCaller, svc: ServicesDep) -> AgentListOut:
 
 @router.post("/agents", status_code=201, summary="Create an agent")
 async def create_agent(body: AgentCreateIn, caller: AdminCaller, svc: ServicesDep,
-                       request: Request, response: Response) -> AgentOut:
+                       hashing: HashingDep, request: Request, response: Response) -> AgentOut:
+    username = validate_username(body.username)
+    display_name = validate_display_text(body.display_name or body.username,
+                                         field="display_name")
+    title = validate_display_text(body.title, field="title")
+    agent_role = validate_display_text(body.agent_role, field="agent_role")
     agent = await svc.database.create_agent(
-        caller.group_id, validate_username(body.username),
-        password_hash=hash_password(validate_password(body.password)),
-        display_name=validate_display_text(body.display_name or body.username,
-                                           field="display_name"),
-        title=validate_display_text(body.title, field="title"),
-        role=body.role,
+        caller.group_id, username,
+        password_hash=await hashing.hash(validate_password(body.password)),
+        display_name=display_name, title=title, agent_role=agent_role, role=body.role,
         privileges=DEFAULT_PRIVILEGES if body.privileges is None else frozenset(body.privileges),
     )
     await svc.audit(caller.group_id, AuditAction.AGENT_CREATED, actor=caller.actor,
@@ -63,13 +72,16 @@ async def get_agent(caller: AdminCaller, svc: ServicesDep,
 
 @router.patch("/agents/{username}", summary="Change an agent")
 async def patch_agent(body: AgentPatchIn, caller: AdminCaller, svc: ServicesDep,
-                      request: Request, username: str = Username) -> AgentOut:
+                      hashing: HashingDep, request: Request,
+                      username: str = Username) -> AgentOut:
     agent = await _find(svc, caller, username)
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if body.display_name is not None:
         changes["display_name"] = validate_display_text(body.display_name, field="display_name")
     if body.title is not None:
         changes["title"] = validate_display_text(body.title, field="title")
+    if body.agent_role is not None:
+        changes["agent_role"] = validate_display_text(body.agent_role, field="agent_role")
     if body.role is not None:
         changes["role"] = body.role
     if body.privileges is not None:
@@ -77,9 +89,10 @@ async def patch_agent(body: AgentPatchIn, caller: AdminCaller, svc: ServicesDep,
     if body.disabled is not None:
         changes["disabled"] = body.disabled
     if body.password is not None:
-        changes["password_hash"] = hash_password(validate_password(body.password))
+        changes["password_hash"] = await hashing.hash(validate_password(body.password))
     updated = await svc.database.update_agent(agent.agent_id, **changes)
     await svc.audit(caller.group_id, AuditAction.AGENT_UPDATED, actor=caller.actor,
                     address=client_address(request), username=updated.username,
-                    changed=sorted(k if k != "password_hash" else "password" for k in changes))
+                    changed=sorted(k if k != "password_hash" else "password" for k in changes),
+                    signed_out=updated.token_generation != agent.token_generation)
     return AgentOut.of(updated)

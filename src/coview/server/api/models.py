@@ -49,6 +49,8 @@ class AgentOut(BaseModel):
     username: str
     display_name: str
     title: str
+    agent_role: str = Field(description="The agent role title (seed 002's ``agentrole``, e.g. "
+                            "\"Account Support\"), which visitors' masks by role read")
     role: Role
     privileges: list[Privilege]
     disabled: bool
@@ -59,8 +61,8 @@ class AgentOut(BaseModel):
     def of(cls, agent: Agent) -> AgentOut:
         return cls(
             username=agent.username, display_name=agent.display_name, title=agent.title,
-            role=agent.role, privileges=sorted(agent.privileges), disabled=agent.disabled,
-            group_id=agent.group_id, created_at=agent.created_at,
+            agent_role=agent.agent_role, role=agent.role, privileges=sorted(agent.privileges),
+            disabled=agent.disabled, group_id=agent.group_id, created_at=agent.created_at,
         )
 
 
@@ -69,6 +71,9 @@ class TokenOut(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the token expires")
     expires_at: datetime
+    sign_in_expires_at: datetime = Field(
+        description="When the sign-in ends: refreshing is refused from then on (sign in again)"
+    )
     agent: AgentOut
 
 
@@ -83,6 +88,7 @@ class AgentCreateIn(_In):
     password: str = Field(min_length=8, max_length=256)
     display_name: str = Field(default="", max_length=100)
     title: str = Field(default="", max_length=100)
+    agent_role: str = Field(default="", max_length=100)
     role: Role = Role.AGENT
     privileges: list[Privilege] | None = Field(
         default=None, max_length=len(Privilege), description="Default: every privilege"
@@ -92,6 +98,7 @@ class AgentCreateIn(_In):
 class AgentPatchIn(_In):
     display_name: str | None = Field(default=None, max_length=100)
     title: str | None = Field(default=None, max_length=100)
+    agent_role: str | None = Field(default=None, max_length=100)
     role: Role | None = None
     privileges: list[Privilege] | None = Field(default=None, max_length=len(Privilege))
     password: str | None = Field(default=None, min_length=8, max_length=256)

@@ -11,6 +11,7 @@ from coview.domain.settings import GroupSettings, merge_settings
 from coview.ids import GroupId
 from coview.server.api.models import PublishOut, SettingsOut
 from coview.server.auth import AdminCaller, ServicesDep, client_address
+from coview.server.egress import check_webhook_targets
 from coview.server.services import Services
 from coview.storage.database import PRODUCTION, STAGING, Stage
 
@@ -35,8 +36,16 @@ async def get_production(caller: AdminCaller, svc: ServicesDep) -> SettingsOut:
     return await _read(svc, caller.group_id, PRODUCTION)
 
 
+async def _check_webhooks(svc: Services, settings: GroupSettings) -> None:
+    """Refuse (422, naming ``webhooks.<i>.url``) a webhook the egress rule refuses."""
+    await check_webhook_targets(
+        {f"webhooks.{i}.url": hook.url for i, hook in enumerate(settings.webhooks)},
+        allow_private=svc.config.allow_private_webhooks)
+
+
 async def _stage(svc: Services, caller: AdminCaller, request: Request,
                  settings: GroupSettings) -> SettingsOut:
+    await _check_webhooks(svc, settings)
     current, _, _ = await svc.database.get_settings(caller.group_id, STAGING)
     await svc.database.put_staging(caller.group_id, settings, by=caller.actor)
     before, after = current.model_dump(mode="json"), settings.model_dump(mode="json")
@@ -69,6 +78,9 @@ async def patch_staging(caller: AdminCaller, svc: ServicesDep, request: Request,
 @router.post("/settings/publish", summary="Publish staging to production")
 async def publish(caller: AdminCaller, svc: ServicesDep, request: Request) -> PublishOut:
     """Copy the staging settings to production, where sessions use them."""
+    # Staging may hold a webhook saved while the operator allowed private targets.
+    staging, _, _ = await svc.database.get_settings(caller.group_id, STAGING)
+    await _check_webhooks(svc, staging)
     _, changed = await svc.database.publish(caller.group_id, by=caller.actor)
     await svc.audit(caller.group_id, AuditAction.SETTINGS_PUBLISHED, actor=caller.actor,
                     address=client_address(request), changed=changed)
