@@ -166,6 +166,41 @@ def test_revoked_token_cannot_join_a_session(server: Server, admin: dict[str, st
     assert answers[1]["t"] == "welcome"
 
 
+def test_an_agent_disabled_mid_session_is_put_out_of_it(server: Server,
+                                                        admin: dict[str, str]) -> None:
+    """Disabling an agent who is in a session ends its seat at once: its socket is refused
+    with signed_out and the visitor hears that no agent is left."""
+    with server.client() as client:
+        token = make_agent(client, admin, "midway")
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with connect(ws_url(server)) as visitor, connect(ws_url(server)) as agent:
+            await visitor.send(encode_frame({"t": "start", "v": "1.0", "group_id": DEMO_GROUP,
+                                             "key_kind": "named", "key": "midway-1",
+                                             "persist": True}))  # goes on without agents
+            assert header(await visitor.recv())["t"] == "welcome"
+            await agent.send(encode_frame({"t": "join", "v": "1.0", "key": "midway-1",
+                                           "token": token}))
+            assert header(await agent.recv())["t"] == "welcome"
+            with server.client() as client:
+                assert client.patch("/api/v1/agents/midway", headers=admin,
+                                    json={"disabled": True}).status_code == 200
+            told = header(await agent.recv())
+            while told["t"] != "refused":
+                told = header(await agent.recv())
+            heard: dict[str, Any] = {}
+            while heard.get("t") != "guests" or heard.get("count"):
+                frame = decode_frame(await asyncio.wait_for(visitor.recv(), 10),
+                                     max_bytes=1 << 20)
+                heard = decode_frame(frame.payload, max_bytes=1 << 20).header \
+                    if frame.type == "r" else frame.header
+            return told, heard
+
+    told, heard = run_async(asyncio.wait_for(scenario(), 30))
+    assert (told["t"], told["code"]) == ("refused", "signed_out")
+    assert heard["count"] == 0
+
+
 # -- the sign-in's absolute limit ---------------------------------------------------------------
 
 def resigned(token: str, **claims: Any) -> str:

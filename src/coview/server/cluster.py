@@ -215,6 +215,11 @@ class Cluster:
         states = await self._call(lambda r: r.mget([self._k(f"state:{sid}") for sid in sids]))
         return [bool(state) and bool(json.loads(state)["session"]["seats"]) for state in states]
 
+    async def procs(self) -> list[str]:
+        """Every process that joined (dead ones included until forgotten)."""
+        return sorted(v.decode() for v in
+                      await self._call(lambda r: r.smembers(self._k("procs"))))
+
     async def dead_procs(self) -> list[str]:
         procs = sorted(v.decode() for v in
                        await self._call(lambda r: r.smembers(self._k("procs"))))

@@ -375,6 +375,31 @@ class SessionHub:
             if owner is not None:
                 self.cluster.send(owner, {"t": "kill", "sid": session_id, "detail": detail})
 
+    async def sign_out(self, agent_id: AgentId) -> None:
+        """An agent's tokens were revoked (a password, role, privilege or disabled change, or
+        signing out): it leaves every session it is in, here and on the other processes."""
+        await self.sign_out_here(agent_id)
+        if self.cluster is not None:
+            with contextlib.suppress(Unavailable):
+                for proc in await self.cluster.procs():
+                    if proc != self.cluster.proc:
+                        self.cluster.send(proc, {"t": "signout", "agent": int(agent_id)})
+
+    async def sign_out_here(self, agent_id: AgentId) -> None:
+        """:meth:`sign_out` for this process's sessions."""
+        for live in list(self.sessions.values()):
+            for party in list(live.agents.values()):
+                if party.agent is not None and party.agent.agent_id == agent_id:
+                    if party.conn is not None:
+                        # A refusal both clients know: they stop and do not resume.
+                        party.conn.outbound.put_reliable(encode_frame({
+                            "t": "refused", "code": "signed_out",
+                            "message": "your sign-in ended: sign in again"}))
+                    await self._remove_agent(live, party)
+            if live.visitor.agent is not None and live.visitor.agent.agent_id == agent_id:
+                await self._end(live, SessionEndReason.OTHER_SIDE,
+                                detail="its host agent was signed out")
+
     async def kill_here(self, session_id: str, detail: str) -> None:
         """Another process asked to end one of this process's sessions."""
         live = self.sessions.get(session_id)

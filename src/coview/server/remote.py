@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coview.errors import CoviewError, Unavailable
+from coview.ids import AgentId
 from coview.protocol.frames import ProtocolError, decode_frame
 from coview.server.cluster import (
     MAX_MESSAGE,
@@ -123,7 +124,7 @@ class Link:
         for kind in ("rel", "vol", "clear", "close"):
             cluster.handlers[kind] = self._to_forward
         cluster.handlers.update(open=self._open, data=self._data, gone=self._gone,
-                                kill=self._kill)
+                                kill=self._kill, signout=self._sign_out)
         cluster.on_session = self._session
         cluster.on_lost = self.lost_everything
         cluster.restorers.append(hub.restore_commands)
@@ -225,6 +226,11 @@ class Link:
 
     def _kill(self, header: dict[str, Any], _payload: bytes) -> None:
         self._spawn(self.hub.kill_here(str(header.get("sid")), str(header.get("detail"))))
+
+    def _sign_out(self, header: dict[str, Any], _payload: bytes) -> None:
+        agent = header.get("agent")
+        if isinstance(agent, int):
+            self._spawn(self.hub.sign_out_here(AgentId(agent)))
 
     async def _serve_remote(self, conn: RemoteConn) -> None:
         async def receive() -> bytes:

@@ -91,6 +91,8 @@ async def patch_agent(body: AgentPatchIn, caller: AdminCaller, svc: ServicesDep,
     if body.password is not None:
         changes["password_hash"] = await hashing.hash(validate_password(body.password))
     updated = await svc.database.update_agent(agent.agent_id, **changes)
+    if updated.token_generation != agent.token_generation:
+        await request.app.state.hub.sign_out(agent.agent_id)
     await svc.audit(caller.group_id, AuditAction.AGENT_UPDATED, actor=caller.actor,
                     address=client_address(request), username=updated.username,
                     changed=sorted(k if k != "password_hash" else "password" for k in changes),

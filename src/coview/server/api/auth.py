@@ -96,6 +96,7 @@ async def logout(caller: AgentCaller, svc: ServicesDep, request: Request) -> Res
     """End every sign-in of the calling agent: each of its tokens is refused from now on."""
     assert caller.agent is not None
     await svc.database.update_agent(caller.agent.agent_id, revoke_tokens=True)
+    await request.app.state.hub.sign_out(caller.agent.agent_id)
     await svc.audit(caller.group_id, AuditAction.LOGOUT, actor=caller.agent.username,
                     address=client_address(request))
     return Response(status_code=204)
