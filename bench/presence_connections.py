@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import signal
 import socket
@@ -165,18 +166,33 @@ def read_json(process: subprocess.Popen[str]) -> dict[str, object]:
 # -- the servers -------------------------------------------------------------------------------
 
 def start_coview(port: int, presence_port: int, data: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coview", "serve", "--port", str(port), "--data-dir", data,
-         "--demo", "--presence-port", str(presence_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "COVIEW_LOG_LEVEL": "warning"})
+    out = Path(data) / "serve.out"
+    with out.open("a") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "coview", "serve", "--port", str(port), "--data-dir", data,
+             "--demo", "--presence-port", str(presence_port)], stdout=stdout,
+            stderr=subprocess.DEVNULL, env={**os.environ, "COVIEW_LOG_LEVEL": "warning"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                password = re.findall(r"username demo, password (\S+)", out.read_text())[-1]
+                # The clients claim visitor IDs without tokens: what is measured is the cost
+                # of a connection, not of checking a token.
+                publish(port, password, {"visitor_id_requires_token": False})
                 return process
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("the Coview server did not start")
+
+
+def publish(port: int, password: str, settings: dict[str, object]) -> None:
+    base = f"http://127.0.0.1:{port}/api/v1"
+    token = httpx.post(f"{base}/auth/login", json={"group_id": 12345, "username": "demo",
+                                                   "password": password}).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    httpx.patch(f"{base}/settings", headers=auth, json=settings).raise_for_status()
+    httpx.post(f"{base}/settings/publish", headers=auth).raise_for_status()
 
 
 def start_bare(port: int) -> subprocess.Popen[str]:
