@@ -16,7 +16,7 @@ from datetime import datetime
 from coview.errors import Conflict, InvalidInput
 from coview.ids import AgentId, GroupId
 
-_USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 
@@ -96,7 +96,7 @@ def revokes_tokens(before: Agent, after: Agent, *, password_changed: bool) -> bo
 
 def validate_username(value: str) -> str:
     """Return ``value`` if it is a valid username (1 to 64 of letters, digits, ``._@-``)."""
-    if not _USERNAME_RE.fullmatch(value):
+    if not USERNAME_RE.fullmatch(value):
         raise InvalidInput(
             "username must be 1 to 64 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit",

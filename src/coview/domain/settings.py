@@ -11,13 +11,35 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from coview.errors import InvalidInput
 
 MAX_BOOKMARK_ITEMS = 20  # seed 003: "can store up to 20 items" (bookmarks and folders together)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_RE = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema (2020-12, section 6.1.1 of the validation spec) counts a number whose
+    # fractional part is zero as an ``integer``: 68736.0 is one and must mean 68736.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, Strict(), BeforeValidator(_whole_number)]
+"""An integer field of a JSON body, read as JSON Schema reads ``integer``: 68736 or 68736.0,
+never 68736.5, ``"68736"`` or ``true``."""
 
 
 class DuplicateKeyPolicy(enum.StrEnum):
@@ -49,7 +71,7 @@ class _Strict(BaseModel):
 class EscalateToShow(_Strict):
     """Whether agents may share their own screen from a cobrowse session, and what surfaces."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
     surfaces: list[Surface] = Field(
         default_factory=lambda: [Surface.TAB, Surface.WINDOW, Surface.SCREEN], max_length=3
     )
@@ -68,7 +90,7 @@ class Bookmark(_Strict):
     type: Literal["bookmark"] = "bookmark"
     title: str = Field(min_length=1, max_length=100)
     url: str = Field(max_length=2000)
-    active: bool = True
+    active: bool = Field(default=True, strict=True)
 
     @field_validator("url")
     @classmethod
@@ -81,7 +103,7 @@ class BookmarkFolder(_Strict):
 
     type: Literal["folder"]
     name: str = Field(min_length=1, max_length=100)
-    active: bool = True
+    active: bool = Field(default=True, strict=True)
     items: list[Bookmark] = Field(default_factory=list, max_length=MAX_BOOKMARK_ITEMS)
 
 
@@ -130,15 +152,15 @@ class Webhook(_Strict):
 class GroupSettings(_Strict):
     """Every setting of a group, with its default."""
 
-    random_key_length: int = Field(default=6, ge=4, le=12, strict=True)
+    random_key_length: JsonInt = Field(default=6, ge=4, le=12)
     duplicate_key_policy: DuplicateKeyPolicy = DuplicateKeyPolicy.REFUSE
-    max_sessions: int = Field(default=100, ge=1, le=100_000, strict=True)
+    max_sessions: JsonInt = Field(default=100, ge=1, le=100_000)
     session_limit_policy: SessionLimitPolicy = SessionLimitPolicy.END_OLDEST
     # Sessions start without a sign-in: bounded per address and per group (docs/settings.md).
-    starts_per_address_per_minute: int = Field(default=30, ge=1, le=100_000, strict=True)
-    starts_per_minute: int = Field(default=600, ge=1, le=1_000_000, strict=True)
-    no_agent_timeout_seconds: int = Field(default=600, ge=0, le=86_400, strict=True)
-    reconnect_window_seconds: int = Field(default=60, ge=5, le=3_600, strict=True)
+    starts_per_address_per_minute: JsonInt = Field(default=30, ge=1, le=100_000)
+    starts_per_minute: JsonInt = Field(default=600, ge=1, le=1_000_000)
+    no_agent_timeout_seconds: JsonInt = Field(default=600, ge=0, le=86_400)
+    reconnect_window_seconds: JsonInt = Field(default=60, ge=5, le=3_600)
     default_persist: bool = Field(default=False, strict=True)
     visitor_id_requires_token: bool = Field(default=True, strict=True)
     remote_control_enabled: bool = Field(default=True, strict=True)
@@ -153,7 +175,7 @@ class GroupSettings(_Strict):
     allowed_sites: list[str] = Field(default_factory=list, max_length=50)
     bookmarks: list[BookmarkItem] = Field(default_factory=list, max_length=MAX_BOOKMARK_ITEMS)
     ice_servers: list[IceServer] = Field(default_factory=list, max_length=10)
-    presence_grace_seconds: int = Field(default=15, ge=0, le=600, strict=True)
+    presence_grace_seconds: JsonInt = Field(default=15, ge=0, le=600)
     webhooks: list[Webhook] = Field(default_factory=list, max_length=10)
 
     @field_validator("trusted_origins")

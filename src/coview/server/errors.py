@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from coview.errors import (
     AuthenticationFailed,
@@ -77,10 +79,42 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_input", f"invalid request: {summary}", fields=fields)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method that a route of the app answers at the request's path.
+
+    Starlette's own 405 names the methods of the first route that matched the path only, so a
+    path served by several routes (``GET`` and ``PATCH /api/v1/agents/{username}``) answered
+    ``Allow: GET``; RFC 9110 (section 15.5.6) wants every method the resource supports. Each
+    method is tried against the app's routes as the router itself would match it.
+    """
+    base = {"type": "http", "path": request.scope["path"], "headers": [], "query_string": b"",
+            # below a Mount, root_path has grown by the mount's path: start from the app's
+            "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
+    routes: list[BaseRoute] = request.app.router.routes
+    return [method for method in _METHODS
+            if any(_answers(route, {**base, "method": method}) for route in routes)]
+
+
+def _answers(route: BaseRoute, scope: dict[str, Any]) -> bool:
+    match, _ = route.matches(scope)
+    if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+        # a mount matches every method; its static files answer GET and HEAD only
+        return match is not Match.NONE and scope["method"] in ("GET", "HEAD")
+    return match is Match.FULL
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = _allowed_methods(request)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
 async def _recursion_error(_request: Request, _exc: Exception) -> JSONResponse:

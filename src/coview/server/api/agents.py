@@ -20,7 +20,13 @@ from coview.domain.agents import (
 )
 from coview.domain.audit import AuditAction
 from coview.errors import NotFound
-from coview.server.api.models import AgentCreateIn, AgentListOut, AgentOut, AgentPatchIn
+from coview.server.api.models import (
+    AgentCreateIn,
+    AgentListOut,
+    AgentOut,
+    AgentPatchIn,
+    link,
+)
 from coview.server.auth import AdminCaller, Principal, ServicesDep, client_address
 from coview.server.hashing import HashingDep
 from coview.server.services import Services
@@ -28,6 +34,14 @@ from coview.server.services import Services
 router = APIRouter(tags=["agents"])
 
 Username = Path(min_length=1, max_length=64)
+
+# The operationIds FastAPI gives the routes below (name, path, method), which links name.
+GET_AGENT = "get_agent_api_v1_agents__username__get"
+PATCH_AGENT = "patch_agent_api_v1_agents__username__patch"
+_AGENT_LINKS = {
+    "GetAgent": link(GET_AGENT, "Read the agent", username="$response.body#/username"),
+    "PatchAgent": link(PATCH_AGENT, "Change the agent", username="$response.body#/username"),
+}
 
 
 async def _find(svc: Services, caller: Principal, username: str) -> Agent:
@@ -43,7 +57,11 @@ async def list_agents(caller: AdminCaller, svc: ServicesDep) -> AgentListOut:
     return AgentListOut(agents=[AgentOut.of(a) for a in agents])
 
 
-@router.post("/agents", status_code=201, summary="Create an agent")
+@router.post("/agents", status_code=201, summary="Create an agent", responses={201: {
+    "links": _AGENT_LINKS,
+    "headers": {"Location": {"description": "The new agent's URL", "required": True,
+                             "schema": {"type": "string"}}},
+}})
 async def create_agent(body: AgentCreateIn, caller: AdminCaller, svc: ServicesDep,
                        hashing: HashingDep, request: Request, response: Response) -> AgentOut:
     username = validate_username(body.username)
@@ -64,13 +82,15 @@ async def create_agent(body: AgentCreateIn, caller: AdminCaller, svc: ServicesDe
     return AgentOut.of(agent)
 
 
-@router.get("/agents/{username}", summary="Read an agent")
+@router.get("/agents/{username}", summary="Read an agent",
+            responses={200: {"links": {"PatchAgent": _AGENT_LINKS["PatchAgent"]}}})
 async def get_agent(caller: AdminCaller, svc: ServicesDep,
                     username: str = Username) -> AgentOut:
     return AgentOut.of(await _find(svc, caller, username))
 
 
-@router.patch("/agents/{username}", summary="Change an agent")
+@router.patch("/agents/{username}", summary="Change an agent",
+              responses={200: {"links": {"GetAgent": _AGENT_LINKS["GetAgent"]}}})
 async def patch_agent(body: AgentPatchIn, caller: AdminCaller, svc: ServicesDep,
                       hashing: HashingDep, request: Request,
                       username: str = Username) -> AgentOut:

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coview.domain.agents import Agent, Privilege, Role
+from coview.domain.agents import USERNAME_RE, Agent, Privilege, Role
 from coview.domain.groups import MAX_GROUP_ID
-from coview.domain.settings import GroupSettings
+from coview.domain.settings import GroupSettings, JsonInt
 
 
 class _In(BaseModel):
@@ -17,6 +17,9 @@ class _In(BaseModel):
 
 
 class ErrorDetail(BaseModel):
+    # Closed, so that the document says the whole shape and a fuzzer holds answers to it.
+    model_config = ConfigDict(extra="forbid")
+
     code: str = Field(description="A stable, machine-readable error code")
     message: str = Field(description="What went wrong and how to mend it")
     fields: dict[str, str] | None = Field(
@@ -25,11 +28,21 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     error: ErrorDetail
 
 
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "How to authenticate: a bearer token",
+                               "required": True, "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait before trying again",
+                          "required": True, "schema": {"type": "integer", "minimum": 1}}},
+}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {"model": ErrorBody, "description": description,
+             **({"headers": _ERROR_HEADERS[status]} if status in _ERROR_HEADERS else {})}
     for status, description in [
         (400, "Malformed request"), (401, "Not signed in, or credentials not valid"),
         (403, "Not allowed"), (404, "Not found"), (409, "Conflict"),
@@ -39,8 +52,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def link(operation_id: str, description: str, *, request_body: str | None = None,
+         **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link of a response: which operation its values lead to, and which runtime
+    expression (``$response.body#/username``...) gives each parameter, or the body, of it."""
+    found: dict[str, Any] = {"operationId": operation_id, "description": description}
+    if parameters:
+        found["parameters"] = parameters
+    if request_body is not None:
+        found["requestBody"] = request_body
+    return found
+
+
 class LoginIn(_In):
-    group_id: int = Field(ge=1, le=MAX_GROUP_ID, strict=True)
+    group_id: JsonInt = Field(ge=1, le=MAX_GROUP_ID)
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
@@ -83,8 +108,13 @@ class MeOut(BaseModel):
     agent: AgentOut | None = None
 
 
+# The domain's username rule, stated in the OpenAPI document too so that a client (or the fuzzer)
+# can tell a valid username from the schema alone.
+USERNAME_PATTERN = f"^{USERNAME_RE.pattern}$"
+
+
 class AgentCreateIn(_In):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=256)
     display_name: str = Field(default="", max_length=100)
     title: str = Field(default="", max_length=100)
@@ -138,7 +168,7 @@ class AuditPageOut(BaseModel):
 
 class VisitorTokenIn(_In):
     visitor_id: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_-]{1,50}$")
-    ttl: int = Field(default=3600, ge=1, le=30 * 24 * 3600, strict=True)
+    ttl: JsonInt = Field(default=3600, ge=1, le=30 * 24 * 3600)
 
 
 class VisitorTokenOut(BaseModel):
@@ -148,7 +178,7 @@ class VisitorTokenOut(BaseModel):
 
 
 class VisitorTokenCheckIn(_In):
-    group_id: int = Field(ge=1, le=MAX_GROUP_ID, strict=True)
+    group_id: JsonInt = Field(ge=1, le=MAX_GROUP_ID)
     token: str = Field(min_length=1, max_length=4096)
     visitor_id: str | None = Field(default=None, min_length=1, max_length=50,
                                    pattern=r"^[A-Za-z0-9_-]{1,50}$")

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from coview.errors import PermissionDenied
 from coview.protocol.handshake import KEY_PATTERN
+from coview.server.api.models import link
 from coview.server.auth import AgentCaller, AnyCaller
 from coview.server.presence import PresenceService
 
@@ -64,7 +65,11 @@ async def get_presence(visitor_id: VisitorId, caller: AnyCaller,
 
 
 @router.post("/presence/{visitor_id}/start", status_code=202,
-             summary="Start a one-click session with an online visitor")
+             summary="Start a one-click session with an online visitor", responses={202: {
+                 "links": {"FollowRequest": link(
+                     "get_one_click_api_v1_presence__visitor_id__requests__request_id__get",
+                     "Follow the request", visitor_id="$request.path.visitor_id",
+                     request_id="$response.body#/request_id")}}})
 async def start_one_click(visitor_id: VisitorId, caller: AgentCaller,
                           request: Request) -> OneClickOut:
     """Ask the visitor's application to show its terms. Follow the request's ``status``

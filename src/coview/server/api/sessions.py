@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from coview.errors import NotFound
+from coview.server.api.models import link
 from coview.server.auth import AnyCaller, ServicesDep
 
 router = APIRouter(tags=["sessions"])
@@ -33,7 +34,10 @@ class SessionPageOut(BaseModel):
     next_before: int | None
 
 
-@router.get("/sessions", summary="List the group's sessions, newest first")
+@router.get("/sessions", summary="List the group's sessions, newest first", responses={200: {
+    "links": {"GetSession": link("get_session_api_v1_sessions__call_id__get",
+                                 "Read the newest session of the page",
+                                 call_id="$response.body#/sessions/0/call_id")}}})
 async def list_sessions(
     caller: AnyCaller, svc: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
 from coview.domain.audit import AuditAction
 from coview.domain.settings import GroupSettings, merge_settings
 from coview.ids import GroupId
-from coview.server.api.models import PublishOut, SettingsOut
+from coview.server.api.models import PublishOut, SettingsOut, link
 from coview.server.auth import AdminCaller, ServicesDep, client_address
 from coview.server.egress import check_webhook_targets
 from coview.server.services import Services
 from coview.storage.database import PRODUCTION, STAGING, Stage
 
 router = APIRouter(tags=["settings"])
+
+# The operationIds FastAPI gives the routes below (name, path, method), which links name.
+PUT_STAGING = "put_staging_api_v1_settings_put"
+PATCH_STAGING = "patch_staging_api_v1_settings_patch"
+PUBLISH = "publish_api_v1_settings_publish_post"
+GET_PRODUCTION = "get_production_api_v1_settings_production_get"
+_STAGE_LINK: dict[int | str, dict[str, Any]] = {200: {"links": {
+    "Replace": link(PUT_STAGING, "Stage the settings read (changed, if you will)",
+                    request_body="$response.body#/settings"),
+    "Change": link(PATCH_STAGING, "Stage some of the settings read",
+                   request_body="$response.body#/settings"),
+}}}
+_PUBLISH_LINK: dict[int | str, dict[str, Any]] = {
+    200: {"links": {"Publish": link(PUBLISH, "Publish the staged settings to production")}},
+}
+_READ_PRODUCTION_LINK: dict[int | str, dict[str, Any]] = {
+    200: {"links": {"ReadProduction": link(GET_PRODUCTION, "Read the settings that now run")}},
+}
 
 
 async def _read(svc: Services, group_id: GroupId, stage: Stage) -> SettingsOut:
@@ -24,7 +42,7 @@ async def _read(svc: Services, group_id: GroupId, stage: Stage) -> SettingsOut:
                        updated_by=updated_by)
 
 
-@router.get("/settings", summary="Read the staging settings")
+@router.get("/settings", summary="Read the staging settings", responses=_STAGE_LINK)
 async def get_staging(caller: AdminCaller, svc: ServicesDep) -> SettingsOut:
     """The settings being edited; they run only once published."""
     return await _read(svc, caller.group_id, STAGING)
@@ -55,7 +73,7 @@ async def _stage(svc: Services, caller: AdminCaller, request: Request,
     return await _read(svc, caller.group_id, STAGING)
 
 
-@router.put("/settings", summary="Replace the staging settings")
+@router.put("/settings", summary="Replace the staging settings", responses=_PUBLISH_LINK)
 async def put_staging(settings: GroupSettings, caller: AdminCaller, svc: ServicesDep,
                       request: Request) -> SettingsOut:
     """Replace staging with the given document; fields left out take their defaults.
@@ -65,17 +83,22 @@ async def put_staging(settings: GroupSettings, caller: AdminCaller, svc: Service
     return await _stage(svc, caller, request, settings)
 
 
-@router.patch("/settings", summary="Change some staging settings")
+@router.patch("/settings", summary="Change some staging settings", responses=_PUBLISH_LINK)
 async def patch_staging(caller: AdminCaller, svc: ServicesDep, request: Request,
-                        changes: dict[str, Any] = Body(  # noqa: B008
-                            description="The fields to change, with their new values")
+                        changes: Annotated[GroupSettings, Body(
+                            description="The fields to change, with their new values (any "
+                                        "fields of the settings document)")],
                         ) -> SettingsOut:
     """Change the given fields of staging and keep the others."""
+    # Every field of the settings document has a default, so its schema is also the schema of
+    # a partial document; the fields the body named are the ones to change.
+    given = changes.model_dump(mode="json", include=changes.model_fields_set)
     current, _, _ = await svc.database.get_settings(caller.group_id, STAGING)
-    return await _stage(svc, caller, request, merge_settings(current, changes))
+    return await _stage(svc, caller, request, merge_settings(current, given))
 
 
-@router.post("/settings/publish", summary="Publish staging to production")
+@router.post("/settings/publish", summary="Publish staging to production",
+             responses=_READ_PRODUCTION_LINK)
 async def publish(caller: AdminCaller, svc: ServicesDep, request: Request) -> PublishOut:
     """Copy the staging settings to production, where sessions use them."""
     # Staging may hold a webhook saved while the operator allowed private targets.

@@ -14,13 +14,17 @@ from coview.server.api.models import (
     VisitorTokenCheckOut,
     VisitorTokenIn,
     VisitorTokenOut,
+    link,
 )
 from coview.server.auth import AdminOrKeyCaller, ServicesDep
 
 router = APIRouter(tags=["visitor tokens"])
 
 
-@router.post("/visitor-tokens", status_code=201, summary="Mint a visitor token")
+@router.post("/visitor-tokens", status_code=201, summary="Mint a visitor token", responses={201: {
+    "links": {"GetPresence": link("get_presence_api_v1_presence__visitor_id__get",
+                                  "Is the visitor online?",
+                                  visitor_id="$response.body#/visitor_id")}}})
 async def mint(body: VisitorTokenIn, caller: AdminOrKeyCaller,
                svc: ServicesDep) -> VisitorTokenOut:
     """Sign a token that lets a visitor use ``visitor_id`` (for backends that would rather not
