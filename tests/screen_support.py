@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,7 +130,8 @@ class TapProxy:
     """A WebSocket proxy on loopback between a client and the server.
 
     It records every frame the client sends and receives (the tap), can cut the connections
-    it carries (a dropped network), and can refuse new ones (a network that is gone).
+    it carries (a dropped network), can refuse new ones (a network that is gone), and can hold
+    new ones in their handshake until released (a network that comes back later).
     """
 
     target: str  # the server's base URL, http://host:port
@@ -145,6 +146,10 @@ class TapProxy:
         self._thread.start()
         self._links: set[tuple[ServerConnection, object]] = set()
         self._lock = threading.Lock()
+        self._open = asyncio.Event()  # cleared by hold(): new connections wait for it
+        self._open.set()
+        self._trigger: Callable[[Frame, bool], bool] | None = None
+        self.trips = 0  # cuts made by cut_when
         started = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
         self.port = started.result(timeout=10)
 
@@ -158,6 +163,7 @@ class TapProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        await self._open.wait()
         if self.refuse:
             return connection.respond(503, "the network is down\n")
         if request.headers.get("Upgrade", "").lower() != "websocket":
@@ -193,6 +199,8 @@ class TapProxy:
                         with self._lock:
                             tap.append(message)
                     await sink.send(message)  # type: ignore[attr-defined]
+                    if isinstance(message, bytes) and self._tripped(message, tap is self.sent):
+                        self._abort_all()
 
         tasks = [asyncio.create_task(forward(client, upstream, self.sent)),
                  asyncio.create_task(forward(upstream, client, self.received))]
@@ -210,6 +218,42 @@ class TapProxy:
                 client.transport.abort()
                 upstream.transport.abort()  # type: ignore[attr-defined]
         asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
+
+    def _abort_all(self) -> None:
+        for client, upstream in list(self._links):
+            client.transport.abort()
+            upstream.transport.abort()  # type: ignore[attr-defined]
+
+    def cut_when(self, condition: Callable[[Frame, bool], bool]) -> None:
+        """Cut every connection right after the first frame for which ``condition(frame,
+        from_client)`` holds has been passed on (once): a drop at an exact point of the
+        conversation, such as before the frame's acknowledgement can come back."""
+        async def arm() -> None:
+            self._trigger = condition
+        asyncio.run_coroutine_threadsafe(arm(), self._loop).result(timeout=10)
+
+    def _tripped(self, data: bytes, from_client: bool) -> bool:
+        condition = self._trigger
+        if condition is None or not condition(decode_frame(data, max_bytes=len(data)),
+                                              from_client):
+            return False
+        self._trigger = None
+        self.trips += 1
+        return True
+
+    def hold(self) -> None:
+        """Keep new connections waiting in their handshake until :meth:`release`."""
+        asyncio.run_coroutine_threadsafe(self._set_open(False), self._loop).result(timeout=10)
+
+    def release(self) -> None:
+        """Let held and new connections through again."""
+        asyncio.run_coroutine_threadsafe(self._set_open(True), self._loop).result(timeout=10)
+
+    async def _set_open(self, value: bool) -> None:
+        if value:
+            self._open.set()
+        else:
+            self._open.clear()
 
     def inject(self, data: bytes) -> None:
         """Send ``data`` to the clients as if the server had sent it (a corrupted stream)."""

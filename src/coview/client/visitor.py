@@ -317,6 +317,10 @@ class Visitor:
         """Let agents with the remote control privilege control this display, or stop them."""
         share = self._require_session()
         if share is not None:
+            if not enabled:
+                # A revocation holds from the moment it is made, not from when the SDK's
+                # thread gets to it: input already on its way is not applied.
+                share.rc_enabled = False
             self._submit(share.set_rc(bool(enabled)))
 
     def show_display(self, display: DisplayParams) -> None:
@@ -528,6 +532,13 @@ class _Share:
             await self._refused(event)
         elif isinstance(event, proto.ConnectionLost):
             fire(EventCode.CONNECTION_WARNING, "the connection dropped; reconnecting")
+            if self.rc_enabled:
+                # Consent to remote control ends with the connection it was given on
+                # (docs/sdk.md): nothing the agent sent meanwhile acts after the resume,
+                # and the server and the agents hear it first thing after the resume.
+                await self.set_rc(False)
+                fire(EventCode.RC_DISABLED, "the connection dropped: remote control is off "
+                     "until the visitor allows it again", reason="connection")
         elif isinstance(event, proto.ConnectionRestored):
             self.force_key = True
             fire(EventCode.CLEAR_WARNING)
@@ -705,9 +716,14 @@ class _Share:
             self.rc_input = X11Input()
         masks = self._mask_rects(Rect(0, 0, 0, 0), self.guests)
         rc_input = self.rc_input
+
+        def apply() -> bool:
+            if not self.rc_enabled:  # revoked meanwhile (enable_rc, from another thread)
+                return False
+            return rc_input.apply(str(h.get("action", "")), mapping, masks, h)
+
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                None, rc_input.apply, str(h.get("action", "")), mapping, masks, h)
+            await asyncio.get_running_loop().run_in_executor(None, apply)
         except Exception as exc:
             log.warning("remote control input failed: %s", exc)
 

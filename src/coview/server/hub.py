@@ -917,6 +917,12 @@ class SessionHub:
                 self._send_to(party, {"t": "rc_refused",
                                       "message": "remote control is not enabled"})
                 return
+            if live.visitor.conn is None:
+                # Control acts only on what the visitor shows now: input kept for a visitor
+                # who is away would act blind after its resume (issue 14, suite item 8).
+                self._send_to(party, {"t": "rc_refused",
+                                      "message": "the visitor is not connected"})
+                return
         if kind == "rc_request":
             agent = party.agent
             if agent is None or Privilege.REMOTE_CONTROL not in agent.privileges:
