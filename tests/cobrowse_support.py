@@ -172,3 +172,79 @@ def replayed(page: Page):  # type: ignore[no-untyped-def]
     """The frame in which the console replays the visitor's page (rrweb's iframe)."""
     viewer = page.frame_locator("[data-testid=cobrowse-view]")
     return viewer.frame_locator("iframe")
+
+
+# A 1x1 transparent GIF: what the listener answers for pictures, so that a request that gets
+# through shows as a loaded image.
+PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000"
+                      "010001000002024401003b")
+
+
+@dataclass(frozen=True)
+class Beacon:
+    """One request a listener received."""
+
+    host: str  # the Host header, without the port
+    path: str
+    referer: str
+    origin: str
+
+
+class Beacons:
+    """An HTTP listener on loopback that answers everything (a picture, an empty stylesheet,
+    or nothing) and records every request: where a replay would call home. Reached under any
+    ``*.test`` name (``http://canary.test:PORT``), each a distinct origin."""
+
+    def __init__(self) -> None:
+        self.hits: list[Beacon] = []
+        beacons = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                beacons.hits.append(Beacon(
+                    self.headers.get("host", "").rsplit(":", 1)[0], self.path,
+                    self.headers.get("referer", ""), self.headers.get("origin", "")))
+                path = self.path.split("?", 1)[0]
+                kind, body = (("text/css", b"") if path.endswith(".css")
+                              else ("image/gif", PIXEL))
+                self.send_response(200)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(body)))
+                self.send_header("access-control-allow-origin", "*")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._httpd.server_address[1])
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def origin(self, host: str) -> str:
+        return f"http://{host}:{self.port}"
+
+    def to(self, host: str) -> list[Beacon]:
+        """The requests that named ``host``."""
+        return [hit for hit in list(self.hits) if hit.host == host]
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def console_join(context: BrowserContext, server: Server, key: str) -> Page:
+    """An agent console in the cobrowse session ``key``, on a browser context of the test's
+    (one that carries init scripts or listeners set before the console loads)."""
+    page = context.new_page()
+    page.goto(f"{server.base_url}/agent/")
+    page.get_by_test_id("signin-group").fill(str(GROUP))
+    page.get_by_test_id("signin-username").fill("demo")
+    page.get_by_test_id("signin-password").fill(server.demo_password)
+    page.get_by_test_id("signin-submit").click()
+    page.get_by_test_id("join-key").fill(key)
+    page.get_by_test_id("join-submit").click()
+    expect(page.get_by_test_id("session-status")).to_contain_text(f"In session {key}")
+    return page

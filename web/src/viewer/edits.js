@@ -15,6 +15,8 @@ const EDITS = new Set(["insertText", "insertLineBreak", "insertParagraph", "inse
   "insertFromYank", "deleteContent", "deleteContentBackward", "deleteContentForward",
   "deleteWordBackward", "deleteWordForward", "deleteSoftLineBackward", "deleteSoftLineForward",
   "deleteHardLineBackward", "deleteHardLineForward"]);
+const FORM_ELEMENTS = Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, "elements")
+  .get;
 const CARET_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End",
   "PageUp", "PageDown"]);
 
@@ -240,8 +242,9 @@ export class Edits {
     on("focusin", (e) => {
       const el = fieldOf(e.target);
       if (!el) return;
-      // Autofill fills the form's other fields too.
-      for (const field of (el.form && el.form.elements) || [el]) {
+      // Autofill fills the form's other fields too. (A form's controls named like its
+      // members shadow them: <input name="elements">. Its own getter is not shadowed.)
+      for (const field of (el.form && FORM_ELEMENTS.call(el.form)) || [el]) {
         if (fieldOf(field) === field) this.remember(field);
       }
     });

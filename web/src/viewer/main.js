@@ -5,6 +5,7 @@
 // changes the replay: it changes only with the visitor's events (edits.js).
 import { Replayer, ReplayerEvents } from "rrweb";
 import "rrweb/dist/style.css";
+import { Clobbering } from "./clobbering.js";
 import { Edits } from "./edits.js";
 import "./viewer.css";
 
@@ -14,6 +15,7 @@ let mode = { control: false, gesture: false };
 let size = { width: 0, height: 0 };
 let events = 0;
 const hooked = new WeakSet();
+const clobbering = new Clobbering();
 
 function fit() {
   if (!replayer || !size.width) return;
@@ -101,6 +103,7 @@ const viewer = {
   add(list) {
     if (!replayer) reset();
     for (const event of list) {
+      clobbering.scrub(event);
       if (event.type === 4 && event.data && event.data.href) stage.dataset.href = event.data.href;
       replayer.addEvent({ ...event, timestamp: Date.now() });
       events += 1;

@@ -6,17 +6,22 @@ export const INVOKABLE = new Set(["startSession", "stopSession", "showTerms", "p
 export const InvokeVisitor = {
   wnd: null,
   groupid: null,
-  origin: "*",
+  origin: null,
 
   // wnd: the visitor's window; groupid: the group of its script tag; origin: the visitor
-  // page's origin (or host name), or "*".
+  // page's origin (or host name). Never "*" (issue 14): the window may show another site's
+  // page by now, and the message (a session key with it) would go to that page.
   init(wnd, groupid, origin) {
-    this.wnd = wnd;
-    this.groupid = groupid;
-    let target = origin || "*";
-    if (target !== "*" && !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    let target = typeof origin === "string" ? origin.trim() : "";
+    if (!target || target === "*") {
+      throw new Error("COVIEW.Cobrowse.InvokeVisitor.init needs the visitor page's origin "
+        + "(https://www.example.com): a message to '*' could reach any page");
+    }
+    if (target !== "/" && !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
       target = `${location.protocol}//${target}`;
     }
+    this.wnd = wnd;
+    this.groupid = groupid;
     this.origin = target;
   },
 

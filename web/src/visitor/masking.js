@@ -54,6 +54,19 @@ export class Masking {
     return !el.closest(UNMASK);
   }
 
+  // Whether the value attribute of `el` holds what the visitor enters (not a button's label
+  // or a checkbox's token) and must be hidden.
+  masksValueAttribute(el) {
+    if (!el || !el.tagName) return false;
+    const tag = el.tagName;
+    if (tag === "INPUT") {
+      if (NOT_VALUES.has((el.getAttribute("type") || "").toLowerCase())) return false;
+    } else if (tag !== "TEXTAREA" && tag !== "SELECT") {
+      return false;
+    }
+    return this.masksValue(el);
+  }
+
   // Whether the agent may not act on `el` (remote control): masked fields, masked or blocked
   // regions. Buttons, checkboxes and links outside them are fine.
   refusesControl(el) {

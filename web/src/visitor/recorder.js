@@ -2,6 +2,7 @@
 // a batch that starts a page's full snapshot says so (`full`), so that the server can keep
 // the latest snapshot and what followed for agents who join late.
 import { record, takeFullSnapshot, EventType, IncrementalSource } from "rrweb";
+import { MASK } from "./masking.js";
 
 const BATCH_MS = 30;
 const MAX_BATCH_BYTES = 15 * 1024 * 1024; // under the server's 16 MiB visitor frame limit
@@ -86,7 +87,9 @@ export class Recorder {
     this.send({ t: "dom", full }, payload);
   }
 
-  // What rrweb has no option for: option values of masked selects.
+  // What rrweb has no option for: option values of masked selects, and the value attribute
+  // of a masked field that the visitor emptied (rrweb masks a value, but sends the attribute,
+  // the default the page filled in, as it is when the value is empty: issue 14).
   scrub(event) {
     if (event.type === EventType.FullSnapshot) {
       this.scrubNode(event.data.node);
@@ -107,6 +110,11 @@ export class Recorder {
       if (!n) continue;
       if (n.tagName === "option" && n.attributes) {
         this.masking.scrubOption(record.mirror.getNode(n.id), n.attributes);
+      }
+      if (n.attributes && typeof n.attributes.value === "string" && n.attributes.value
+          && n.attributes.value !== MASK) {
+        const el = record.mirror.getNode(n.id);
+        if (this.masking.masksValueAttribute(el)) n.attributes.value = el.value ? MASK : "";
       }
       if (n.childNodes) stack.push(...n.childNodes);
     }
