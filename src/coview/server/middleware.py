@@ -84,7 +84,7 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-HOST_EXEMPT_PATHS = ("/healthz", "/readyz")  # a load balancer's probes name a backend's address
+HOST_EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")  # probes and scrapers name a backend
 
 
 def single_headers(headers: list[tuple[bytes, bytes]], *names: bytes) -> str | None:
