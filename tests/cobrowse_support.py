@@ -156,16 +156,7 @@ def start_visitor(context: BrowserContext, url: str, key: str | None = None) -> 
 def console_cobrowse(browser: Browser, server: Server, key: str) -> tuple[BrowserContext, Page]:
     """An agent console (its own browser context) in the cobrowse session ``key``."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(f"{server.base_url}/agent/")
-    page.get_by_test_id("signin-group").fill(str(GROUP))
-    page.get_by_test_id("signin-username").fill("demo")
-    page.get_by_test_id("signin-password").fill(server.demo_password)
-    page.get_by_test_id("signin-submit").click()
-    page.get_by_test_id("join-key").fill(key)
-    page.get_by_test_id("join-submit").click()
-    expect(page.get_by_test_id("session-status")).to_contain_text(f"In session {key}")
-    return context, page
+    return context, console_join(context, server, key)
 
 
 def replayed(page: Page):  # type: ignore[no-untyped-def]
