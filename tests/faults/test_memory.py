@@ -7,6 +7,7 @@ import asyncio
 import gc
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -52,6 +53,14 @@ async def cobrowse(base: str, token: str, *, how: str) -> None:
     # "sockets drop": both sockets closed without an end; the server ends it below.
 
 
+async def until(condition: Callable[[], bool], *, what: str) -> None:
+    """Wait (10 s at most) until ``condition()`` holds, on the server's own loop."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 (server state offers no event to wait on)
+            await asyncio.sleep(0.01)
+    assert condition(), what
+
+
 @pytest.mark.parametrize("how", ["visitor ends", "sockets drop"])
 def test_an_ended_session_leaves_no_reference_cycle(how: str, figure: Figure) -> None:
     """With the collector off, a cobrowse session that ends (by its visitor, or by the
@@ -81,9 +90,12 @@ def test_an_ended_session_leaves_no_reference_cycle(how: str, figure: Figure) ->
                 await cobrowse(f"ws://127.0.0.1:{port}/ws/v1/session", token, how=how)
             # (an ended session is dropped before its end is relayed: nothing to wait for)
             if how == "sockets drop":
-                await asyncio.sleep(0.2)  # the server sees both sockets close
+                await until(lambda: all(p.conn is None for live in hub.sessions.values()
+                                        for p in (live.visitor, *live.agents.values())),
+                            what="the server to see both sockets close")
                 await hub.end_all("the test ends it")
-            await asyncio.sleep(0.2)  # closing handshakes finish
+            await until(lambda: not server.server_state.connections,
+                        what="every connection's closing handshake")
             gc.set_debug(gc.DEBUG_SAVEALL)
             gc.collect()
             left = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage)
