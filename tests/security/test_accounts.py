@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,6 @@ import httpx
 import jwt
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
@@ -31,6 +28,7 @@ from tests.conftest import (
     start_server,
 )
 from tests.helpers import DEMO_GROUP, bearer, error_code, login
+from tests.storage_support import at_revision
 
 pytestmark = pytest.mark.e2e
 
@@ -355,17 +353,6 @@ def database_url(database_args: list[str]) -> str:
     data = Path(database_args[database_args.index("--data-dir") + 1])
     data.mkdir(parents=True, exist_ok=True)
     return f"sqlite+aiosqlite:///{(data / 'coview.db').resolve()}"
-
-
-def at_revision(revision: str, then: Callable[[Connection], None]) -> Callable[[Connection],
-                                                                               None]:
-    def run(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", "coview.storage:migrations")
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        then(connection)
-    return run
 
 
 def test_upgrade_keeps_existing_agents(tmp_path: Path, database_args: list[str]) -> None:

@@ -11,14 +11,11 @@ import json
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -27,6 +24,7 @@ from coview.ids import GroupId
 from coview.storage.sealing import SealingKey
 from tests.conftest import SECRET_KEY, Server, free_port, run_async, run_coview, start_server
 from tests.helpers import DEMO_GROUP, bearer, login
+from tests.storage_support import at_revision
 
 pytestmark = pytest.mark.e2e
 
@@ -203,17 +201,6 @@ def test_without_a_secret_key_the_data_directory_holds_the_key(
     assert signing.startswith(f"enc:v1:{key_id(file_key)}:")
     assert not [v for v in stored_values(database_args) if signed_by(agent_token, v)]
     assert_nowhere(database_args, group["visitor_token_secret"], file_key)
-
-
-def at_revision(revision: str, then: Callable[[Connection], None]) -> Callable[[Connection],
-                                                                               None]:
-    def run(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", "coview.storage:migrations")
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        then(connection)
-    return run
 
 
 def test_plaintext_from_an_older_version_is_sealed_at_start(
