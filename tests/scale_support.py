@@ -52,6 +52,49 @@ class RedisServer:
         self.process = None
 
 
+class RedisMonitor:
+    """Everything a Redis server is told while it runs (``MONITOR``: every command with its
+    arguments, published messages included), and at the end every value it holds."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        self.redis = redis
+        self.seen = bytearray()
+        self._sock = socket.create_connection(("127.0.0.1", redis.port), timeout=10)
+        self._sock.sendall(b"MONITOR\r\n")
+        assert self._sock.recv(5) == b"+OK\r\n"
+        self._sock.settimeout(None)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):
+            while data := self._sock.recv(65536):
+                self.seen += data
+
+    def stop(self) -> bytes:
+        """What was seen, then a dump of every key's value."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        self._thread.join(timeout=5)
+        return bytes(self.seen) + self.dump()
+
+    def dump(self) -> bytes:
+        import redis  # the tests' own client; the server uses redis.asyncio
+
+        client = redis.Redis(port=self.redis.port)
+        readers: dict[Any, Callable[[Any], object]] = {
+            b"string": client.get, b"hash": client.hgetall, b"set": client.smembers,
+            b"list": lambda key: client.lrange(key, 0, -1),
+            b"zset": lambda key: client.zrange(key, 0, -1), b"stream": client.xrange}
+        values: list[object] = []
+        for key in client.scan_iter(count=1000):
+            read = readers.get(client.type(key))
+            values += [key, read(key) if read is not None else None]
+        client.close()
+        return repr(values).encode()
+
+
 class PrivatePostgres:
     """A PostgreSQL cluster of its own (run as the ``postgres`` user), to stop and start."""
 
