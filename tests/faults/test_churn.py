@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 
@@ -48,6 +49,13 @@ async def one_round(url: str) -> None:
     await asyncio.gather(*(one_session(url, drop=n % 2 == 1) for n in range(SESSIONS)))
 
 
+def loop_tasks(server: Server) -> int:
+    """The server's event-loop tasks, from its own /metrics."""
+    text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    return int(float(next(line.split()[1] for line in text.splitlines()
+                          if line.startswith("coview_event_loop_tasks "))))
+
+
 def running(server: Server) -> int:
     with server.client() as client:
         auth = bearer(login(client, server.demo_password))
@@ -59,7 +67,8 @@ def test_memory_and_descriptors_come_back_after_sessions_end(tmp_path: Path,
                                                              figure: Figure) -> None:
     """Three rounds of 20 sessions of 15 MiB each, half ended by the visitor and half
     dropped (ended by the server after the reconnect window): the server's RSS after the
-    rounds stays within 60 MB of the first, and its descriptors stay as after the first."""
+    rounds stays within 60 MB of the first, and its descriptors and event-loop tasks stay
+    as after the first."""
     server = start_server(tmp_path, ["--data-dir", str(tmp_path / "data")])
     try:
         with server.client() as client:
@@ -69,20 +78,25 @@ def test_memory_and_descriptors_come_back_after_sessions_end(tmp_path: Path,
             }).status_code == 200
             assert client.post("/api/v1/settings/publish", headers=auth).status_code == 200
         url = server.base_url.replace("http://", "ws://") + "/ws/v1/session"
-        after_round, fds = [], []
+        after_round, fds, tasks = [], [], []
         for _ in range(3):
             run_async(one_round(url))
             wait_until(lambda: running(server) == 0, timeout=30,
                        what="every session of the round to end")
             after_round.append(rss_mb(server))
             fds.append(open_fds(server))
-        print(f"server RSS after each round: {after_round} MB; descriptors: {fds}")
+            tasks.append(loop_tasks(server))
+        print(f"server RSS after each round: {after_round} MB; descriptors: {fds}; "
+              f"tasks: {tasks}")
         figure("server RSS growth over 3 rounds of 20 sessions x 15 MiB (after round 1)",
                f"{max(after_round) - after_round[0]:.0f} MB", "< 60 MB")
         figure("server descriptors after round 3 vs round 1", f"{fds[2]} vs {fds[0]}",
                "fewer than 5 more (one leaked per session would be 40)")
+        figure("server event-loop tasks after round 3 vs round 1", f"{tasks[2]} vs {tasks[0]}",
+               "fewer than 5 more (one leaked per session would be 20)")
         # The first round sets the baseline (the allocator keeps what it grew to once).
         assert max(after_round) - after_round[0] < 60, after_round
         assert fds[2] - fds[0] < 5, fds  # a leak would hold one or more per session
+        assert tasks[2] - tasks[0] < 5, tasks  # one leaked per session would be 20 more
     finally:
         server.stop()

@@ -31,6 +31,20 @@ pytestmark = pytest.mark.e2e
 GX, GY = GEOMETRY[:2]
 
 
+def pointer_buttons(name: str) -> int:
+    """How many of the pointer's buttons the X server has pressed now."""
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    connection = xdisplay.Display(name)
+    try:
+        mask = connection.screen().root.query_pointer().mask
+    finally:
+        connection.close()
+    return sum(bool(mask & button) for button in (X.Button1Mask, X.Button2Mask,
+                                                   X.Button3Mask))
+
+
 def forbidden_actions(session: coview.AgentSession, points: list[tuple[int, int]]) -> int:
     """The agent clicks each point (in the picture, which is the screen) and presses "z";
     return how many actions it sent."""
@@ -110,7 +124,7 @@ async def forge(running: Server, token: str, key: str, session_id: str) -> dict[
 
 def test_remote_control_acts_only_with_the_visitors_consent(
         server: Server, board: Board, visitors: list[coview.Visitor],  # noqa: F811
-        figure: Figure) -> None:
+        display: str, figure: Figure) -> None:  # noqa: F811
     """Clicks and keys from an agent with the remote control privilege are applied 0 times
     before the visitor allows control, after it revokes it, after its connection dropped and
     came back (consent given before a drop ends with it), on a grant the agent forged (the
@@ -129,6 +143,7 @@ def test_remote_control_acts_only_with_the_visitors_consent(
     sent: dict[str, int] = {}
     applied: dict[str, list[str]] = {}
     refused: dict[str, int] = {}
+    held: dict[str, int] = {}
     outside = [(GX + 100, GY + 250), (GX + 150, GY + 260)]  # the board, no mask there
     try:
         session.wait_until(lambda s: s.tiles_applied > 0, what="the picture")
@@ -198,6 +213,21 @@ def test_remote_control_acts_only_with_the_visitors_consent(
         session.send_input("up", x=GX + 420, y=GY + 90)  # a release shows on no board line
         sent["masked field"] = len(points) + 1
         case("masked field", 5, refusals())
+
+        # (f) A button pressed outside the mask and let go inside it, and one pressed when
+        # control is revoked: neither is left held (a held button would drag on the
+        # visitor's next move). Released where the pointer was, outside the mask.
+        session.send_input("down", x=GX + 100, y=GY + 250)
+        session.send_input("up", x=GX + 420, y=GY + 90)
+        drained(session, visitor, "released inside the mask")
+        held["released inside the mask"] = pointer_buttons(display)
+        session.send_input("down", x=GX + 110, y=GY + 250)
+        drained(session, visitor, "pressed, then revoked")
+        assert pointer_buttons(display) == 1  # the agent does hold it now
+        visitor.enable_rc(False)
+        session.wait_until(lambda s: not s.rc_enabled, what="remote control off")
+        drained(session, visitor, "revoked")
+        held["control revoked"] = pointer_buttons(display)
         session.end()
     finally:
         tap.close()
@@ -207,6 +237,9 @@ def test_remote_control_acts_only_with_the_visitors_consent(
           f"forged: {forged}")
     figure("remote-control actions applied without consent (none, revoked, after reconnect, "
            "forged grant, masked field)", f"{bad} of {total}", "0")
+    figure("pointer buttons left held (pressed outside a mask and let go inside it; pressed "
+           "when control was revoked)", f"{sum(held.values())} of {len(held)}", "0")
+    assert held == {"released inside the mask": 0, "control revoked": 0}
     legitimate = 2 * len(applied)  # each case's closing click and key, each waited for
     figure("legitimate remote-control actions applied with consent",
            f"{legitimate} of {legitimate}", "all")

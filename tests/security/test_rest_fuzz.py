@@ -337,28 +337,38 @@ PATH_VALUES = {"username": "demo", "call_id": "1", "visitor_id": "visitor-1",
                "request_id": "r1", "group_id": str(DEMO_GROUP)}
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Paths outside the document: the agent console's static files, the health probe.
-UNDOCUMENTED = {"/agent/": {"GET", "HEAD"}, "/healthz": {"GET"}}
+UNDOCUMENTED = {"/agent/": {"GET"}, "/healthz": {"GET"}}
 
 
 def test_405_lists_every_method_of_the_path(fuzzed_server: Server, figure: Figure) -> None:
     """A method a path does not serve answers 405 with an ``Allow`` naming every method
-    the document gives that path (GET and PATCH of /api/v1/agents/{username} alike)."""
+    the document gives that path (GET and PATCH of /api/v1/agents/{username} alike), and
+    HEAD wherever GET; HEAD answers as GET does, without the body."""
     document = httpx.get(f"{fuzzed_server.base_url}/api/v1/openapi.json").json()
     wrong: list[str] = []
     answered = 0
     served = {re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], template):
               {method.upper() for method in operations}
               for template, operations in document["paths"].items()}
+    heads = 0
     with fuzzed_server.client() as client:
         for path, documented in {**served, **UNDOCUMENTED}.items():
+            if "GET" in documented:
+                documented = documented | {"HEAD"}
+                got, head = client.get(path), client.head(path)
+                heads += 1
+                if (head.status_code, head.content) != (got.status_code, b"") or \
+                        head.headers.get("content-type") != got.headers.get("content-type"):
+                    wrong.append(f"HEAD {path}: {head.status_code} {head.content[:40]!r}, "
+                                 f"GET {got.status_code}")
             for method in sorted(set(METHODS) - documented):
                 response = client.request(method, path)
                 answered += 1
                 allow = {m.strip() for m in response.headers.get("allow", "").split(",")}
                 if response.status_code != 405 or allow != documented:
                     wrong.append(f"{method} {path}: {response.status_code} Allow: {allow}")
-    figure("405 answers whose Allow misses or adds a method", f"{len(wrong)} of {answered}",
-           "0")
+    figure("405 answers whose Allow misses or adds a method, HEAD answers unlike GET's",
+           f"{len(wrong)} of {answered + heads}", "0")
     assert not wrong, wrong
     assert answered > 50
 

@@ -45,6 +45,12 @@ def test_health_readiness_and_metrics(server: Server) -> None:
     assert "text/plain" in metrics.headers["content-type"]
     assert 'route="/api/v1/agents/{username}"' in metrics.text
     assert "nobody-here" not in metrics.text
+    values = dict(line.split(" ", 1) for line in metrics.text.splitlines()
+                  if line and not line.startswith("#"))
+    assert float(values["process_resident_memory_bytes"]) > 10 * 2**20
+    assert float(values["process_open_fds"]) > 3
+    assert float(values["coview_event_loop_tasks"]) >= 1  # read on the loop, this request's
+    assert values["coview_live_sessions"] == "0.0"
 
 
 def test_demo_password_signs_in(server: Server, admin_token: str) -> None:

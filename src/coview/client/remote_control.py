@@ -2,7 +2,9 @@
 
 Input arrives in the coordinates of the picture the agent sees; the SDK maps it back to the
 virtual screen. It is applied only while the visitor has enabled remote control, and never in
-a masked region (a masked window cannot be clicked from afar).
+a masked region (a masked window cannot be clicked from afar). A button the agent pressed is
+never left held: its release is applied where the pointer last was, even when the agent lets
+go inside a mask or outside the picture, and every held button is released when control ends.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class X11Input:
     def __init__(self) -> None:
         self._display: Any = None
         self._lock = threading.Lock()
+        self._held: set[int] = set()  # buttons pressed by the agent and not released yet
 
     def _x(self) -> Any:
         if self._display is None:
@@ -64,19 +67,42 @@ class X11Input:
                 xtest.fake_input(d, X.KeyRelease, code)
                 d.sync()
                 return True
+            button = BUTTONS.get(str(fields.get("button", "left")), 1)
             point = mapping.to_screen(float(fields.get("x", -1)), float(fields.get("y", -1)))
             if point is None or any(_inside(point, m) for m in masks):
+                if action == "up" and button in self._held:
+                    self._release(d, button)  # where the pointer is: outside every mask
                 return False
-            button = BUTTONS.get(str(fields.get("button", "left")), 1)
             xtest.fake_input(d, X.MotionNotify, x=point[0], y=point[1])
-            if action in ("down", "click"):
+            if action == "down":
                 xtest.fake_input(d, X.ButtonPress, button)
-            if action in ("up", "click"):
+                self._held.add(button)
+            elif action == "up":
+                self._release(d, button)
+            elif action == "click":
+                xtest.fake_input(d, X.ButtonPress, button)
                 xtest.fake_input(d, X.ButtonRelease, button)
             d.sync()
             return True
 
+    def _release(self, d: Any, button: int) -> None:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        xtest.fake_input(d, X.ButtonRelease, button)
+        self._held.discard(button)
+        d.sync()
+
+    def release_all(self) -> None:
+        """Release every button the agent holds (control is ending), where the pointer is."""
+        with self._lock:
+            if self._display is not None:
+                for button in sorted(self._held):
+                    self._release(self._display, button)
+            self._held.clear()
+
     def close(self) -> None:
+        self.release_all()
         with self._lock:
             if self._display is not None:
                 self._display.close()

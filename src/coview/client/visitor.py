@@ -597,6 +597,7 @@ class _Share:
             await self._input(h)
         elif kind == "rc_disabled":
             self.rc_enabled = False
+            await self._release_input()
             fire(EventCode.RC_DISABLED, str(h.get("message", "")))
         elif kind == "upgrade_available":
             fire(EventCode.UPGRADE_AVAILABLE, "a newer Coview SDK is available")
@@ -737,12 +738,25 @@ class _Share:
 
     async def set_paused(self, paused: bool) -> None:
         self.paused = paused
+        if paused:
+            await self._release_input()  # no agent input acts while paused
         self.force_key = True
         await self.conn.send({"t": "paused", "paused": paused}, reliable=True)
 
     async def set_rc(self, enabled: bool) -> None:
         self.rc_enabled = enabled
+        if not enabled:
+            await self._release_input()
         await self.conn.send({"t": "rc", "enabled": enabled}, reliable=True)
+
+    async def _release_input(self) -> None:
+        """Let go of every button the agent held: control has ended."""
+        rc_input = self.rc_input
+        if rc_input is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, rc_input.release_all)
+            except Exception as exc:
+                log.warning("remote control release failed: %s", exc)
 
     async def _capture_failed(self, message: str) -> None:
         """Report a capture error once (EXCEPTION, and the session record if asked)."""

@@ -34,7 +34,13 @@ from coview.server.group_cache import GroupCache
 from coview.server.health import router as health_router
 from coview.server.hub import SessionHub
 from coview.server.metrics import Metrics
-from coview.server.middleware import BodyLimit, HostCheck, RequestLog, SecurityHeaders
+from coview.server.middleware import (
+    BodyLimit,
+    HeadAsGet,
+    HostCheck,
+    RequestLog,
+    SecurityHeaders,
+)
 from coview.server.presence import PresenceService
 from coview.server.presence_listener import start_presence_listener
 from coview.server.remote import Link
@@ -93,6 +99,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                                                      config.presence_port)
         hub = SessionHub(svc, presence=presence_service, webhooks=hooks, cluster=cluster)
         app.state.hub = hub
+        metrics.count_live_sessions(lambda: len(hub.sessions))
         link = Link(hub, cluster) if cluster is not None else None
         if cluster is not None:
             await cluster.start()
@@ -144,6 +151,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.mount("/coview", StaticFiles(directory=str(web / "static")), name="assets")
     app.mount("/agent", StaticFiles(directory=str(web / "agent"), html=True), name="console")
     app.mount("/demo", StaticFiles(directory=str(web / "demo"), html=True), name="demo")
+    app.add_middleware(HeadAsGet)  # innermost: the log and the checks see the HEAD
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
                        overrides={"/tunnel/": MAX_SEND_BODY})
     app.add_middleware(SecurityHeaders)

@@ -94,8 +94,10 @@ def _allowed_methods(request: Request) -> list[str]:
             # below a Mount, root_path has grown by the mount's path: start from the app's
             "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
     routes: list[BaseRoute] = request.app.router.routes
+    # HEAD is answered wherever GET is (middleware.HeadAsGet)
     return [method for method in _METHODS
-            if any(_answers(route, {**base, "method": method}) for route in routes)]
+            if any(_answers(route, {**base, "method": "GET" if method == "HEAD" else method})
+                   for route in routes)]
 
 
 def _answers(route: BaseRoute, scope: dict[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""ASGI middleware: body size limit and the request log with metrics."""
+"""ASGI middleware: HEAD as GET, body size limit, Host check, and the request log."""
 
 from __future__ import annotations
 
@@ -20,6 +20,28 @@ class _TooLarge(Exception):
 
 def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class HeadAsGet:
+    """Answer HEAD wherever GET answers (RFC 9110, 9.3.2): the GET's status and headers,
+    ``Content-Length`` included, and no body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headless)
 
 
 class BodyLimit:
