@@ -8,30 +8,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from coview.errors import CoviewError
-
-__version__ = "0.1.0"
+from coview._version import __version__
+from coview.errors import CoviewError, JoinRefused, Refused
 
 if TYPE_CHECKING:
-    from coview.client.agent import Agent, AgentSession, JoinRefused, OneClickFailed
+    from coview.client.agent import Agent, AgentSession, OneClickFailed
     from coview.client.events import (
         RANDOM_KEY,
         DisplayParams,
         Event,
         EventCode,
         EventType,
-        SessionEndReason,
         SessionInfo,
         StartParams,
     )
     from coview.client.presence import PresenceVisitor
     from coview.client.visitor import Visitor
+    from coview.protocol.reasons import SessionEndReason
 
 _LAZY = {
     "Visitor": "coview.client.visitor",
     "Agent": "coview.client.agent",
     "AgentSession": "coview.client.agent",
-    "JoinRefused": "coview.client.agent",
     "OneClickFailed": "coview.client.agent",
     "PresenceVisitor": "coview.client.presence",
     "RANDOM_KEY": "coview.client.events",
@@ -39,7 +37,7 @@ _LAZY = {
     "Event": "coview.client.events",
     "EventCode": "coview.client.events",
     "EventType": "coview.client.events",
-    "SessionEndReason": "coview.client.events",
+    "SessionEndReason": "coview.protocol.reasons",
     "SessionInfo": "coview.client.events",
     "StartParams": "coview.client.events",
 }
@@ -66,6 +64,7 @@ __all__ = [
     "JoinRefused",
     "OneClickFailed",
     "PresenceVisitor",
+    "Refused",
     "SessionEndReason",
     "SessionInfo",
     "StartParams",

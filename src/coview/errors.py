@@ -10,7 +10,11 @@ Every error Coview raises on purpose derives from one root::
     ├── PermissionDenied      authenticated, but not allowed to do this
     ├── Throttled             too many attempts, or too busy (code ``busy``); ``retry_after``
     │                         seconds until the next one
-    └── Unavailable           a part the request needs (database, bus) is down
+    ├── Unavailable           a part the request needs (database, bus) is down
+    └── Refused               the server refused a connection's first frame (a start, join,
+        │                     host, resume or presence hello): ``code`` is the protocol's
+        │                     refusal code (docs/protocol.md)
+        └── JoinRefused       an agent's join (``coview.Agent``)
 
 Each carries a stable ``code`` string that the REST API and the CLI show to users.
 """
@@ -91,3 +95,15 @@ class Unavailable(CoviewError):
     def __init__(self, message: str, *, part: str) -> None:
         super().__init__(message)
         self.part = part
+
+
+class Refused(CoviewError):
+    """The server refused what a connection's first frame asked (a session start, join, host
+    or resume, or a presence connection); ``code`` is the refusal code that the ``refused``
+    frame carries (docs/protocol.md)."""
+
+    code = "refused"
+
+
+class JoinRefused(Refused):
+    """The server refused to let the agent join (``code`` says why)."""

@@ -19,8 +19,9 @@ from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode, SessionEndReason
-from coview.client.agent import AgentSession, JoinRefused
+from coview.client.agent import AgentSession
 from coview.client.gestures import COLOR
+from coview.errors import JoinRefused
 from tests.apps.board import GEOMETRY
 from tests.conftest import Server, wait_until
 from tests.helpers import bearer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coview.protocol.client import (
+    ACK_INTERVAL,
     ClientEndpoint,
     ClientState,
     ConnectionExpired,
@@ -13,6 +14,7 @@ from coview.protocol.client import (
     Delivered,
     InvalidTransition,
     Refused,
+    Replaced,
     Welcomed,
 )
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
@@ -50,6 +52,19 @@ def test_refused_closes() -> None:
         endpoint.send({"t": "x"}, reliable=True)
 
 
+def test_replaced_closes_without_resuming() -> None:
+    """Another connection resumed our place: closed, and a drop after it resumes nothing
+    (the browser's protocol.js does the same), so two connections never take turns."""
+    endpoint = opened()
+    endpoint.send({"t": "paused", "paused": True}, reliable=True)
+    endpoint.data_to_send()
+    assert endpoint.receive(encode_frame({"t": "replaced"}), 1) == [Replaced()]
+    assert endpoint.state is ClientState.CLOSED
+    assert endpoint.transport_lost(2) == []
+    assert endpoint.data_to_send() == []
+    assert endpoint.receive(relayed(1, {"t": "guests"}), 3) == []
+
+
 def test_messages_before_welcome_are_errors() -> None:
     """The server must welcome before anything else."""
     endpoint = ClientEndpoint({"t": "join", "key": "1"})
@@ -68,6 +83,30 @@ def test_reliable_messages_delivered_once_and_acknowledged() -> None:
     [ack] = endpoint.data_to_send()
     assert decode_frame(ack, max_bytes=100).header == {"t": "ack", "a": 1}
     assert endpoint.data_to_send() == []
+
+
+def test_acknowledgements_are_cumulative_and_at_most_one_per_interval() -> None:
+    """A burst of relayed messages gets one acknowledgement at once and one more for the rest
+    when the interval has passed, not one per message."""
+    endpoint = opened()
+    acks: list[int] = []
+
+    def sent(now: float) -> None:
+        acks.extend(decode_frame(f, max_bytes=100).header["a"]
+                    for f in endpoint.data_to_send(now))
+
+    endpoint.receive(relayed(1, {"t": "guests"}), 10.0)
+    sent(10.0)
+    for seq in range(2, 50):
+        endpoint.receive(relayed(seq, {"t": "dom"}), 10.001)
+        sent(10.001)
+    assert acks == [1]
+    assert endpoint.ack_due() == pytest.approx(10.0 + ACK_INTERVAL)
+    sent(10.0 + ACK_INTERVAL)
+    assert acks == [1, 49]
+    assert endpoint.ack_due() is None
+    sent(11.0)
+    assert acks == [1, 49]
 
 
 def test_volatile_messages_pass_through() -> None:

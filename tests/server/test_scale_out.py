@@ -26,8 +26,9 @@ from playwright.sync_api import Browser, expect
 
 import coview
 from coview import EventCode
-from coview.client.agent import AgentSession, JoinRefused
+from coview.client.agent import AgentSession
 from coview.client.connection import SessionConnection
+from coview.errors import JoinRefused
 from coview.protocol import client as proto
 from tests.cobrowse_support import (
     Site,

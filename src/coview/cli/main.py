@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from coview import __version__
+from coview._version import __version__
 from coview.errors import Conflict, CoviewError, InvalidInput, NotFound, PermissionDenied
 
 USAGE_ERRORS = (InvalidInput, NotFound, Conflict, PermissionDenied)

@@ -18,17 +18,17 @@ from types import FrameType
 from coview.client.events import RANDOM_KEY, DisplayParams, Event, EventCode, StartParams
 from coview.client.presence import PresenceVisitor
 from coview.client.visitor import Visitor
-from coview.domain.keys import KEY_PATTERN
-from coview.domain.sessions import SessionEndReason
 from coview.errors import InvalidInput
+from coview.protocol.reasons import SessionEndReason
+from coview.protocol.rules import GROUP_ID_MAX, is_key
 
 _NORMAL_ENDS = {SessionEndReason.THIS_SIDE.value, SessionEndReason.OTHER_SIDE.value}
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.key and args.key != "random" and not KEY_PATTERN.fullmatch(args.key):
+    if args.key and args.key != "random" and not is_key(args.key):
         raise InvalidInput("--key must be 1 to 50 letters, digits, '_' or '-', or 'random'")
-    if not 1 <= args.group_id <= 2**31 - 1:
+    if not 1 <= args.group_id <= GROUP_ID_MAX:
         raise InvalidInput("--group-id must be a positive whole number")
     if not args.server.startswith(("http://", "https://")):
         raise InvalidInput("--server must be an http:// or https:// URL")

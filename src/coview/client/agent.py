@@ -21,16 +21,12 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from coview import __version__
+from coview._version import __version__
 from coview.client.canvas import Canvas
 from coview.client.connection import SessionConnection
 from coview.client.loop import BackgroundLoop
-from coview.errors import AuthenticationFailed, CoviewError
+from coview.errors import AuthenticationFailed, CoviewError, JoinRefused
 from coview.protocol import client as proto
-
-
-class JoinRefused(CoviewError):
-    """The server refused to let the agent join (``code`` says why)."""
 
 
 class OneClickFailed(CoviewError):
@@ -257,6 +253,8 @@ class AgentSession:
                 self.connection_lost = False
             elif isinstance(event, proto.ConnectionExpired):
                 self.ended_reason = self.ended_reason or "connection_expired"
+            elif isinstance(event, proto.Replaced):
+                self.ended_reason = self.ended_reason or "replaced"
             elif isinstance(event, proto.Delivered):
                 self._message(event)
             self._changed.notify_all()
@@ -459,8 +457,9 @@ class ChildHost:
                     self.guests = int(h.get("count", 0))
                 elif h.get("t") == "ended":
                     self.ended_reason = str(h.get("reason"))
-            elif isinstance(event, proto.ConnectionExpired):
-                self.ended_reason = self.ended_reason or "connection_expired"
+            elif isinstance(event, proto.ConnectionExpired | proto.Replaced):
+                self.ended_reason = self.ended_reason or (
+                    "replaced" if isinstance(event, proto.Replaced) else "connection_expired")
             self._changed.notify_all()
 
     def stop(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from coview import __version__
+from coview._version import __version__
 from coview.client.canvas import Canvas
 from coview.client.connection import CantConnect, SessionConnection
 from coview.client.events import EventCode
@@ -84,7 +84,7 @@ class ChildView:
                 await self._end()
             else:
                 await self._failed(event.code, event.message)
-        elif isinstance(event, proto.ConnectionExpired):
+        elif isinstance(event, proto.ConnectionExpired | proto.Replaced):
             await self._end()
         elif isinstance(event, proto.Delivered):
             h, kind = event.header, event.header.get("t")

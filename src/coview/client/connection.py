@@ -30,6 +30,7 @@ from coview.protocol.client import (
     ConnectionExpired,
     Event,
     Refused,
+    Replaced,
     Welcomed,
 )
 
@@ -70,6 +71,8 @@ class SessionConnection:
         self._told_tunneling = False
         self._socket: Transport | None = None
         self._wake = asyncio.Event()
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.welcome: dict[str, Any] = {}
 
@@ -154,7 +157,7 @@ class SessionConnection:
                     if isinstance(event, Welcomed):
                         self.welcome = event.info
                     await self.on_event(event)
-                    if isinstance(event, Refused | ConnectionExpired):
+                    if isinstance(event, Refused | Replaced | ConnectionExpired):
                         return
                 await self.flush()
                 if self.endpoint.state is ClientState.CLOSED:
@@ -167,11 +170,22 @@ class SessionConnection:
         socket = self._socket
         if socket is None:
             return
-        for frame in self.endpoint.data_to_send():
+        now = self.clock()
+        for frame in self.endpoint.data_to_send(now):
             try:
                 await socket.send(frame)
             except TransportClosed:
                 return
+        due = self.endpoint.ack_due()
+        if due is not None and self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(
+                max(0.0, due - now), self._ack_later)
+
+    def _ack_later(self) -> None:
+        self._ack_timer = None
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._ack_tasks.add(task)
+        task.add_done_callback(self._ack_tasks.discard)
 
     async def send(self, header: dict[str, Any], payload: bytes = b"", *,
                    reliable: bool) -> None:
@@ -190,6 +204,9 @@ class SessionConnection:
         """Leave for good."""
         self._stopping = True
         self.endpoint.close()
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         self._wake.set()
         if self._socket is not None:
             with contextlib.suppress(Exception):

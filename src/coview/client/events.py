@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from coview.domain.sessions import SessionEndReason
+from coview.protocol.reasons import SessionEndReason
 
 RANDOM_KEY = "GLANCE_KEYTYPE_RANDOM"  # the seed's name for "draw a random key"
 

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from coview import __version__
+from coview._version import __version__
 from coview.client.connection import websocket_url
 from coview.client.events import EventCode
+from coview.protocol import rules
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
 from coview.protocol.version import PROTOCOL_VERSION
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("coview.presence")
 
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,50}$")
+NAME = re.compile(rules.SIGNAL_NAME_PATTERN)
 PING_SECONDS = 10.0
 WATCH_SECONDS = 2.0
 SLEEP_JUMP = 5.0  # the wall clock ran this much ahead of the monotonic one: we slept
@@ -99,7 +100,7 @@ class PresenceVisitor:
         """Signal the agent: ``"terms"`` with ``{"status": "displayed"|"accepted"|"declined"}``
         during a one-click start, or a name of the application's own."""
         v = self.visitor
-        props = {str(k)[:50]: str(val)[:200] for k, val in list(properties.items())[:20]}
+        props = rules.bounded_properties(dict(properties), items=rules.PROPERTIES_MAX_ITEMS)
         if not NAME.fullmatch(name):
             v._fire(EventCode.INVALID_PARAMETER, "a signal name is 1 to 50 letters, digits, "
                     "'_', '.' or '-'")
@@ -245,4 +246,4 @@ class PresenceVisitor:
 
 
 def _info(info: dict[str, str]) -> dict[str, str]:
-    return {str(k)[:50]: str(val)[:200] for k, val in list(info.items())[:10] if str(k)}
+    return rules.bounded_properties(dict(info), items=rules.INFO_MAX_ITEMS)

@@ -13,16 +13,25 @@ import gc
 import threading
 import webbrowser
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from coview.client.capture import Display
-from coview.client.events import Event, EventCode
+from coview.client.events import Event, EventCode, SessionInfo
 from coview.client.tkthread import TkThread
 
 if TYPE_CHECKING:
     import tkinter as tk
 
-    from coview.client.visitor import Visitor
+
+class SessionControls(Protocol):
+    """What the window drives: the visitor's public methods (``coview.Visitor`` has them)."""
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None: ...
+    def remove_listener(self, listener: Callable[[Event], None]) -> None: ...
+    def session_info(self) -> SessionInfo: ...
+    def enable_rc(self, enabled: bool) -> None: ...
+    def pause(self, paused: bool) -> None: ...
+    def end_session(self) -> None: ...
 
 DEFAULT_TERMS_URL = "https://www.coview.example/terms"
 
@@ -60,7 +69,7 @@ def identify_monitors(displays: Sequence[Display], seconds: float) -> None:
 class DefaultUI(TkThread):
     """The session window; every Tk call runs on its own thread."""
 
-    def __init__(self, visitor: Visitor, *, terms_url: str = DEFAULT_TERMS_URL) -> None:
+    def __init__(self, visitor: SessionControls, *, terms_url: str = DEFAULT_TERMS_URL) -> None:
         self.visitor = visitor
         self.terms_url = terms_url
         self._widgets: dict[str, Any] = {}

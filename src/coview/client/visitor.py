@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from coview import __version__
+from coview._version import __version__
 from coview.client import gestures
 from coview.client.capture import Display, Screen, scaled
 from coview.client.child import SHOWBACK, ChildView
@@ -39,9 +39,9 @@ from coview.client.remote_control import Mapping, X11Input
 from coview.client.tiles import Frame, Rect, TileEncoder, black_out
 from coview.client.ui import DEFAULT_TERMS_URL, DefaultUI, identify_monitors
 from coview.client.windows import VisitorWindows
-from coview.domain.keys import KEY_PATTERN
-from coview.domain.sessions import SessionEndReason
 from coview.protocol import client as proto
+from coview.protocol import rules
+from coview.protocol.reasons import SessionEndReason
 
 log = logging.getLogger("coview.visitor")
 
@@ -160,10 +160,10 @@ class Visitor:
 
         May be called again after login with a visitor ID (seed 001).
         """
-        if not isinstance(group_id, int) or not 1 <= group_id <= 2**31 - 1:
+        if not isinstance(group_id, int) or not 1 <= group_id <= rules.GROUP_ID_MAX:
             self._fire(EventCode.INVALID_PARAMETER, "group_id must be a positive number")
             return
-        if visitor_id and not KEY_PATTERN.fullmatch(visitor_id):
+        if visitor_id and not rules.is_key(visitor_id):
             self._fire(EventCode.INVALID_PARAMETER,
                        "visitor_id must be 1 to 50 letters, digits, '_' or '-'")
             return
@@ -171,7 +171,9 @@ class Visitor:
             self._fire(EventCode.INVALID_PARAMETER, "init again with the same group ID")
             return
         self._group_id, self._visitor_id, self._token = group_id, visitor_id, token
-        self._identity = {"name": name[:100], "email": email[:200], "phone": phone[:50]}
+        self._identity = {"name": name[:rules.NAME_MAX_LENGTH],
+                          "email": email[:rules.EMAIL_MAX_LENGTH],
+                          "phone": phone[:rules.PHONE_MAX_LENGTH]}
         self._initialized = True
         self._fire(EventCode.VISITOR_INITIALIZED)
 
@@ -425,10 +427,10 @@ class Visitor:
 
 
 def _check_params(params: StartParams) -> str:
-    if params.key != RANDOM_KEY and not KEY_PATTERN.fullmatch(params.key):
+    if params.key != RANDOM_KEY and not rules.is_key(params.key):
         return "the key must be 1 to 50 letters, digits, '_' or '-', or coview.RANDOM_KEY"
-    if not 0 <= params.max_guests <= 1000:
-        return "max_guests must be 0 to 1000"
+    if not 0 <= params.max_guests <= rules.MAX_GUESTS_MAX:
+        return f"max_guests must be 0 to {rules.MAX_GUESTS_MAX}"
     if params.main_call_id < 0:
         return "main_call_id must not be negative"
     return _check_display(params.display)
@@ -542,7 +544,9 @@ class _Share:
         elif isinstance(event, proto.ConnectionRestored):
             self.force_key = True
             fire(EventCode.CLEAR_WARNING)
-        elif isinstance(event, proto.ConnectionExpired):
+        elif isinstance(event, proto.ConnectionExpired | proto.Replaced):
+            # Replaced: another connection resumed this session with our token; it goes on
+            # there, and for this visitor it ended as a lost connection does.
             await self.conn.close()
             self._over(SessionEndReason.CONN_DROP)
         elif isinstance(event, proto.Delivered):

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from coview.errors import InvalidInput
 from coview.ids import GroupId
+from coview.protocol.rules import GROUP_ID_MAX
 
-MAX_GROUP_ID = 2**31 - 1
+MAX_GROUP_ID = GROUP_ID_MAX
 API_KEY_PREFIX = "cvk_"
 _API_KEY_RE = re.compile(r"cvk_([1-9][0-9]{0,9})_([A-Za-z0-9_-]{43})")
 
@@ -37,7 +38,7 @@ class GroupCredentials:
 
 
 def validate_group_id(value: int) -> GroupId:
-    """Return ``value`` as a GroupId if it is 1 to 2**31-1."""
+    """Return ``value`` as a GroupId if it is 1 to GROUP_ID_MAX."""
     if not 1 <= value <= MAX_GROUP_ID:
         raise InvalidInput(
             f"group ID must be a whole number from 1 to {MAX_GROUP_ID}",

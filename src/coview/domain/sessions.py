@@ -14,18 +14,9 @@ from dataclasses import dataclass, field, replace
 
 from coview.errors import Conflict, CoviewError
 from coview.ids import AgentId, GroupId
+from coview.protocol.reasons import SessionEndReason
 
-
-class SessionEndReason(enum.StrEnum):
-    """Why a session ended (seed 000's SessionEndReason codes)."""
-
-    THIS_SIDE = "SessionEndReasonThisSide"
-    OTHER_SIDE = "SessionEndReasonOtherSide"
-    CANT_CONNECT = "SessionEndReasonCantConnect"
-    CONN_DROP = "SessionEndReasonConnDrop"
-    KILLED = "SessionEndReasonKilled"
-    TIMED_OUT = "SessionEndTimedout"
-    ERROR = "SessionEndReasonError"
+__all__ = ["SessionEndReason"]  # a protocol fact, named here for the domain's own readers
 
 
 class SessionState(enum.Enum):

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from coview.errors import InvalidInput
+from coview.protocol.rules import RANDOM_KEY_MAX_LENGTH, RANDOM_KEY_MIN_LENGTH
 
 MAX_BOOKMARK_ITEMS = 20  # seed 003: "can store up to 20 items" (bookmarks and folders together)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -152,7 +153,8 @@ class Webhook(_Strict):
 class GroupSettings(_Strict):
     """Every setting of a group, with its default."""
 
-    random_key_length: JsonInt = Field(default=6, ge=4, le=12)
+    random_key_length: JsonInt = Field(default=6, ge=RANDOM_KEY_MIN_LENGTH,
+                                       le=RANDOM_KEY_MAX_LENGTH)
     duplicate_key_policy: DuplicateKeyPolicy = DuplicateKeyPolicy.REFUSE
     max_sessions: JsonInt = Field(default=100, ge=1, le=100_000)
     session_limit_policy: SessionLimitPolicy = SessionLimitPolicy.END_OLDEST

@@ -16,7 +16,10 @@ from coview.protocol.reliability import Inbox, Outbox
 from coview.protocol.version import format_version
 
 DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024
-CONTROL_TYPES = frozenset({"welcome", "refused", "ack", "r"})
+CONTROL_TYPES = frozenset({"welcome", "refused", "replaced", "ack", "r"})
+# Acknowledgements are cumulative and go at most once per interval: a burst of relayed
+# messages costs the server one acknowledgement per reader, not one per message.
+ACK_INTERVAL = 0.005
 
 
 class ClientState(enum.Enum):
@@ -87,7 +90,15 @@ class ConnectionExpired:
     """The reconnect window passed without a resume: the session is lost to us."""
 
 
-Event = Welcomed | Refused | Delivered | ConnectionLost | ConnectionRestored | ConnectionExpired
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """Another connection resumed this side's place in the session (another tab, a copy of
+    the resume token); the endpoint is closed and must not resume, or the two would take the
+    place from each other in turn."""
+
+
+Event = (Welcomed | Refused | Replaced | Delivered | ConnectionLost | ConnectionRestored
+         | ConnectionExpired)
 
 
 class ClientEndpoint:
@@ -103,6 +114,7 @@ class ClientEndpoint:
         self._outbox = Outbox(max_bytes=outbox_bytes)
         self._inbox = Inbox()
         self._acked_sent = 0
+        self._acked_at = -ACK_INTERVAL
         self._to_send: list[bytes] = []
         self._lost_at: float | None = None
         self.session_id: str | None = None
@@ -180,13 +192,23 @@ class ClientEndpoint:
         elif self._state is ClientState.OPEN:
             self._to_send.append(encode_frame(header, payload))
 
-    def data_to_send(self) -> list[bytes]:
-        """Frames to write to the transport now, acknowledgements included."""
-        if self._state is ClientState.OPEN and self._inbox.last > self._acked_sent:
+    def data_to_send(self, now: float | None = None) -> list[bytes]:
+        """Frames to write to the transport now, with an acknowledgement of what arrived if
+        the last one went at least ``ACK_INTERVAL`` before ``now`` (or ``now`` is not given);
+        else it waits until :meth:`ack_due`."""
+        if self._state is ClientState.OPEN and self._inbox.last > self._acked_sent and (
+                now is None or now >= self._acked_at + ACK_INTERVAL):
             self._to_send.append(encode_frame({"t": "ack", "a": self._inbox.last}))
             self._acked_sent = self._inbox.last
+            self._acked_at = now if now is not None else self._acked_at
         out, self._to_send = self._to_send, []
         return out
+
+    def ack_due(self) -> float | None:
+        """When an acknowledgement held back by :meth:`data_to_send` is due (None: none)."""
+        if self._state is ClientState.OPEN and self._inbox.last > self._acked_sent:
+            return self._acked_at + ACK_INTERVAL
+        return None
 
     def receive(self, data: bytes, now: float) -> list[Event]:
         """Handle one frame from the server."""
@@ -199,6 +221,9 @@ class ClientEndpoint:
                             str(frame.header.get("message", "")))]
         if frame.type == "welcome":
             return self._welcome(frame)
+        if frame.type == "replaced":
+            self.close()
+            return [Replaced()]
         if self._state is not ClientState.OPEN:
             raise ProtocolError(f"{frame.type!r} before welcome")
         if frame.type == "ack":

@@ -11,8 +11,18 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coview.protocol.frames import ProtocolError
+from coview.protocol.rules import (
+    CLIENT_MAX_LENGTH,
+    EMAIL_MAX_LENGTH,
+    GROUP_ID_MAX,
+    KEY_PATTERN,
+    MAX_GUESTS_MAX,
+    NAME_MAX_LENGTH,
+    PHONE_MAX_LENGTH,
+    SESSION_TYPE_PATTERN,
+    TOKEN_MAX_LENGTH,
+)
 
-KEY_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -43,21 +53,21 @@ class StartHello(_Hello):
     """A visitor starts a session."""
 
     t: Literal["start"]
-    group_id: int = Field(ge=1, le=2**31 - 1)
+    group_id: int = Field(ge=1, le=GROUP_ID_MAX)
     key_kind: Literal["visitor", "random", "named"]
     key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    token: str = Field(default="", max_length=4096)
-    name: str = Field(default="", max_length=100)
-    email: str = Field(default="", max_length=200)
-    phone: str = Field(default="", max_length=50)
-    max_guests: int = Field(default=0, ge=0, le=1000)
+    token: str = Field(default="", max_length=TOKEN_MAX_LENGTH)
+    name: str = Field(default="", max_length=NAME_MAX_LENGTH)
+    email: str = Field(default="", max_length=EMAIL_MAX_LENGTH)
+    phone: str = Field(default="", max_length=PHONE_MAX_LENGTH)
+    max_guests: int = Field(default=0, ge=0, le=MAX_GUESTS_MAX)
     persist: bool | None = None
     paused: bool = False
     main_call_id: int = Field(default=0, ge=0)
     report_errors: bool = False
     presence_start: bool = False
-    session_type: str = Field(default="screenshare", pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    client: str = Field(default="", max_length=100)
+    session_type: str = Field(default="screenshare", pattern=SESSION_TYPE_PATTERN)
+    client: str = Field(default="", max_length=CLIENT_MAX_LENGTH)
 
 
 class JoinHello(_Hello):
@@ -66,11 +76,11 @@ class JoinHello(_Hello):
 
     t: Literal["join"]
     key: str = Field(pattern=KEY_PATTERN)
-    token: str = Field(default="", max_length=4096)
+    token: str = Field(default="", max_length=TOKEN_MAX_LENGTH)
     role: Literal["agent", "viewer"] = "agent"
-    group_id: int = Field(default=0, ge=0, le=2**31 - 1)
+    group_id: int = Field(default=0, ge=0, le=GROUP_ID_MAX)
     resume_token: str = Field(default="", max_length=200)
-    client: str = Field(default="", max_length=100)
+    client: str = Field(default="", max_length=CLIENT_MAX_LENGTH)
 
 
 class HostHello(_Hello):
@@ -78,10 +88,10 @@ class HostHello(_Hello):
     its pictures; the session's visitor is invited to view it."""
 
     t: Literal["host"]
-    token: str = Field(max_length=4096)
+    token: str = Field(max_length=TOKEN_MAX_LENGTH)
     main_call_id: int = Field(ge=1)
-    session_type: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    client: str = Field(default="", max_length=100)
+    session_type: str = Field(pattern=SESSION_TYPE_PATTERN)
+    client: str = Field(default="", max_length=CLIENT_MAX_LENGTH)
 
 
 class ResumeHello(_Hello):

@@ -15,10 +15,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from coview.protocol.frames import ProtocolError
-from coview.protocol.handshake import KEY_PATTERN, validated
+from coview.protocol.handshake import validated
+from coview.protocol.rules import (
+    CLIENT_MAX_LENGTH,
+    GROUP_ID_MAX,
+    INFO_MAX_ITEMS,
+    KEY_PATTERN,
+    PROPERTIES_MAX_ITEMS,
+    SIGNAL_NAME_PATTERN,
+    TOKEN_MAX_LENGTH,
+)
 
 MAX_PRESENCE_FRAME = 8 * 1024
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
 
 
 class _Message(BaseModel):
@@ -28,22 +36,22 @@ class _Message(BaseModel):
 class PresenceHello(_Message):
     t: Literal["presence"]
     v: str = Field(max_length=16)
-    group_id: int = Field(ge=1, le=2**31 - 1)
+    group_id: int = Field(ge=1, le=GROUP_ID_MAX)
     visitor_id: str = Field(pattern=KEY_PATTERN)
-    token: str = Field(default="", max_length=4096)
-    info: dict[str, str] = Field(default_factory=dict, max_length=10)
-    client: str = Field(default="", max_length=100)
+    token: str = Field(default="", max_length=TOKEN_MAX_LENGTH)
+    info: dict[str, str] = Field(default_factory=dict, max_length=INFO_MAX_ITEMS)
+    client: str = Field(default="", max_length=CLIENT_MAX_LENGTH)
 
 
 class InfoMessage(_Message):
     t: Literal["info"]
-    info: dict[str, str] = Field(default_factory=dict, max_length=10)
+    info: dict[str, str] = Field(default_factory=dict, max_length=INFO_MAX_ITEMS)
 
 
 class SignalMessage(_Message):
     t: Literal["signal"]
-    name: str = Field(pattern=NAME_PATTERN)
-    properties: dict[str, str] = Field(default_factory=dict, max_length=20)
+    name: str = Field(pattern=SIGNAL_NAME_PATTERN)
+    properties: dict[str, str] = Field(default_factory=dict, max_length=PROPERTIES_MAX_ITEMS)
 
 
 class ByeMessage(_Message):

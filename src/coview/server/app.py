@@ -11,7 +11,7 @@ from importlib.resources import files
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from coview import __version__
+from coview._version import __version__
 from coview.bus.base import Bus
 from coview.bus.memory import MemoryBus
 from coview.bus.redis import RedisBus

@@ -22,13 +22,14 @@ from pydantic import BaseModel
 
 from coview.errors import NotFound, PermissionDenied
 from coview.ids import GroupId
+from coview.protocol.rules import GROUP_ID_MAX
 from coview.server.services import Services
 from coview.storage.database import PRODUCTION
 
 router = APIRouter(tags=["cobrowse"])
 viewer_router = APIRouter(include_in_schema=False)
 
-GroupIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="the group ID")]
+GroupIdPath = Annotated[int, Path(ge=1, le=GROUP_ID_MAX, description="the group ID")]
 
 
 class CobrowseConfigOut(BaseModel):
@@ -100,7 +101,7 @@ CHILD_VIEWER_PAGE = _page(
     "Coview agent view", "childview",
     '<canvas id="picture" data-testid="child-picture" data-frames="0"></canvas>\n  '
     '<p id="status" data-testid="child-status" role="status">Connecting…</p>')
-GroupIdQuery = Annotated[int, Query(ge=1, le=2**31 - 1)]
+GroupIdQuery = Annotated[int, Query(ge=1, le=GROUP_ID_MAX)]
 
 
 def viewer_csp(trusted_origins: list[str]) -> str:

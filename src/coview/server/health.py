@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
-from coview import __version__
+from coview._version import __version__
 from coview.errors import Unavailable
 from coview.server.auth import services
 

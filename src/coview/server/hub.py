@@ -21,10 +21,10 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from coview import __version__
+from coview._version import __version__
 from coview.domain.agents import Agent, Privilege
 from coview.domain.audit import AuditAction
 from coview.domain.groups import Group
@@ -39,7 +39,7 @@ from coview.domain.sessions import (
 from coview.domain.settings import DuplicateKeyPolicy, GroupSettings, SessionLimitPolicy
 from coview.domain.throttle import JOIN_POLICY, RateLimit, Throttle, count_attempt
 from coview.domain.tokens import check_visitor_id
-from coview.errors import AuthenticationFailed, CoviewError, Throttled, Unavailable
+from coview.errors import AuthenticationFailed, CoviewError, Refused, Throttled, Unavailable
 from coview.ids import AgentId, GroupId
 from coview.protocol.frames import (
     Frame,
@@ -76,10 +76,17 @@ from coview.server.services import Services
 from coview.server.webhooks import Webhooks
 from coview.storage.database import PRODUCTION
 
-if TYPE_CHECKING:
-    from coview.server.remote import Link
-
 log = logging.getLogger("coview.sessions")
+
+
+class Forwarder(Protocol):
+    """Passes clients on to the process that runs their session (``remote.Link``, when
+    scaled out)."""
+
+    async def tick(self) -> None: ...
+
+    async def forward(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
+                      owner: str, sid: str) -> None: ...
 
 MAX_VISITOR_FRAME = 16 * 1024 * 1024
 MAX_AGENT_FRAME = 256 * 1024
@@ -95,10 +102,6 @@ CHILD_JOIN_TIMEOUT = 60.0  # a child session nobody views in this time ends (TIM
 ACK_DELAY = 0.01  # seconds an acknowledgement waits to cover what arrives after
 
 
-class Refusal(CoviewError):
-    """A start, join or resume that the hub refuses; ``code`` goes to the client."""
-
-
 class SessionHub:
     """Every live session of this process."""
 
@@ -107,7 +110,7 @@ class SessionHub:
                  webhooks: Webhooks | None = None, cluster: Cluster | None = None) -> None:
         self.svc = services
         self.cluster = cluster
-        self.link: Link | None = None  # set when scaled out: forwards clients to owners
+        self.link: Forwarder | None = None  # set when scaled out: forwards clients to owners
         self.presence = presence
         self.webhooks = webhooks
         self.clock = clock
@@ -173,7 +176,7 @@ class SessionHub:
             hello = parse_hello(frame.header)
             verdict = check_version(hello.v)
             if verdict is VersionCheck.UPGRADE_REQUIRED:
-                raise Refusal(f"protocol {hello.v} is not supported; upgrade the client",
+                raise Refused(f"protocol {hello.v} is not supported; upgrade the client",
                               code="upgrade_required")
             if isinstance(hello, StartHello):
                 attachment = await self._start(conn, hello)
@@ -185,7 +188,7 @@ class SessionHub:
                 attachment = await self._host(conn, hello)
             else:
                 attachment = await self._resume(conn, hello)
-        except (Refusal, ProtocolError, AuthenticationFailed, Throttled) as exc:
+        except (Refused, ProtocolError, AuthenticationFailed, Throttled) as exc:
             self._refuse(conn, exc.code, exc.message)
             return None
         except Unavailable as exc:
@@ -211,7 +214,7 @@ class SessionHub:
     async def _production(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
         group = await self.svc.database.get_group(group_id)
         if group is None:
-            raise Refusal(f"there is no group {group_id}", code="invalid_group")
+            raise Refused(f"there is no group {group_id}", code="invalid_group")
         settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
         return group, settings
 
@@ -222,7 +225,7 @@ class SessionHub:
         if hello.key_kind == "random":
             key = random_key(settings.random_key_length)
         elif hello.key is None:
-            raise Refusal("a key is needed", code="invalid_parameter")
+            raise Refused("a key is needed", code="invalid_parameter")
         else:
             key = hello.key
         try:
@@ -231,10 +234,10 @@ class SessionHub:
                              group_id=group_id, now=self.svc.now(),
                              required=settings.visitor_id_requires_token)
         except AuthenticationFailed as exc:
-            raise Refusal(f"visitor token: {exc.message}", code=exc.code) from None
+            raise Refused(f"visitor token: {exc.message}", code=exc.code) from None
         if hello.main_call_id and await self.svc.database.get_session_record(
                 group_id, hello.main_call_id) is None:
-            raise Refusal("main_call_id is not a session of this group",
+            raise Refused("main_call_id is not a session of this group",
                           code="invalid_parameter")
         session_id = uuid.uuid4().hex
         key = await self._claim_key(group_id, key, session_id, settings,
@@ -303,7 +306,7 @@ class SessionHub:
             await self.svc.bus.release(f"key:{group_id}:{key}", holder)
             if await self.svc.bus.claim(f"key:{group_id}:{key}", session_id) is None:
                 return key
-        raise Refusal(f"a session with key {key!r} is already running", code="dupkey")
+        raise Refused(f"a session with key {key!r} is already running", code="dupkey")
 
     async def _count_start(self, group_id: GroupId, settings: GroupSettings,
                            address: str) -> None:
@@ -322,7 +325,7 @@ class SessionHub:
                 self.webhooks.emit(group_id, "security.start_throttled",
                                    {"limit": kind, "address": address})
         per = "this address" if kind == "address" else "this group"
-        raise Refusal(f"too many sessions started from {per} in the last minute; try again "
+        raise Refused(f"too many sessions started from {per} in the last minute; try again "
                       "in a minute", code="start_throttled")
 
     async def _enforce_limit(self, group_id: GroupId, settings: GroupSettings) -> None:
@@ -338,7 +341,7 @@ class SessionHub:
                               key=lambda live: live.session.started_at)]
         if len(running) < settings.max_sessions:
             return
-        refusal = Refusal(f"the group allows {settings.max_sessions} simultaneous sessions",
+        refusal = Refused(f"the group allows {settings.max_sessions} simultaneous sessions",
                           code="session_limit")
         if settings.session_limit_policy is SessionLimitPolicy.REFUSE_NEW:
             raise refusal
@@ -418,7 +421,7 @@ class SessionHub:
         principal = await authenticate(self.svc, hello.token)
         agent = principal.agent
         if agent is None:
-            raise Refusal("joining needs a signed-in agent", code="forbidden")
+            raise Refused("joining needs a signed-in agent", code="forbidden")
         group_id = principal.group_id
         subjects = {"agent": str(agent.agent_id), "address": conn.address,
                     "group": str(group_id)}
@@ -445,10 +448,10 @@ class SessionHub:
                 if self.webhooks is not None:
                     self.webhooks.emit(group_id, "security.join_throttled", {
                         "limits": reached, "agent": agent.username, "address": conn.address})
-            raise Refusal("there is no session with this key in your group",
+            raise Refused("there is no session with this key in your group",
                           code="not_found")
         if not self.svc.origins.allows(conn.origin):
-            raise Refusal("agents join from the Coview console's own origin", code="origin")
+            raise Refused("agents join from the Coview console's own origin", code="origin")
         try:
             seat = live.session.join(Seat(0, agent.agent_id, agent.username,
                                           agent.display_name, agent.title, agent.role.value,
@@ -457,7 +460,7 @@ class SessionHub:
         except (SessionFull, SessionEnded) as exc:
             await self.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
                                  address=conn.address, reason=exc.code)
-            raise Refusal(exc.message, code=exc.code) from None
+            raise Refused(exc.message, code=exc.code) from None
         return self._seat(live, conn, seat.num, agent)
 
     def _seat(self, live: LiveSession, conn: Conn, num: int, agent: Agent | None) -> Attachment:
@@ -492,9 +495,9 @@ class SessionHub:
         principal = await authenticate(self.svc, hello.token)
         agent = principal.agent
         if agent is None:
-            raise Refusal("a child session needs a signed-in agent", code="forbidden")
+            raise Refused("a child session needs a signed-in agent", code="forbidden")
         if not self.svc.origins.allows(conn.origin):
-            raise Refusal("agents connect from the Coview console's own origin", code="origin")
+            raise Refused("agents connect from the Coview console's own origin", code="origin")
         parent = next((live for live in self.sessions.values()
                        if live.session.call_id == hello.main_call_id
                        and live.session.group_id == principal.group_id
@@ -502,19 +505,19 @@ class SessionHub:
         host_num = next((p.num for p in (parent.agents.values() if parent else ())
                          if p.agent is not None and p.agent.agent_id == agent.agent_id), None)
         if parent is None or host_num is None:
-            raise Refusal("you are in no running session with this call ID", code="not_found")
+            raise Refused("you are in no running session with this call ID", code="not_found")
         rule = CHILD_TYPES.get(hello.session_type)
         if rule is None:
-            raise Refusal(f"child sessions are of types {', '.join(CHILD_TYPES)}",
+            raise Refused(f"child sessions are of types {', '.join(CHILD_TYPES)}",
                           code="invalid_parameter")
         privilege, setting = rule
         if not getattr(parent.settings, setting):
-            raise Refusal(f"{setting.removesuffix('_enabled').replace('_', ' ')} is off for "
+            raise Refused(f"{setting.removesuffix('_enabled').replace('_', ' ')} is off for "
                           "this group", code="disabled")
         if privilege not in agent.privileges:
-            raise Refusal(f"you do not have the {privilege.value} privilege", code="forbidden")
+            raise Refused(f"you do not have the {privilege.value} privilege", code="forbidden")
         if hello.session_type in parent.children:
-            raise Refusal(f"a {hello.session_type} session is already running",
+            raise Refused(f"a {hello.session_type} session is already running",
                           code="conflict")
         group_id, settings = parent.session.group_id, parent.settings
         session_id = uuid.uuid4().hex
@@ -568,7 +571,7 @@ class SessionHub:
         live = self.sessions.get(holder) if holder else None
         if (live is None or not live.parent_id or not live.join_token
                 or not secrets.compare_digest(live.join_token, hello.token)):
-            raise Refusal("there is no child session to view with this key and token",
+            raise Refused("there is no child session to view with this key and token",
                           code="not_found")
         live.join_token = ""
         self._changed(live)
@@ -584,7 +587,7 @@ class SessionHub:
             seat = live.session.join(Seat(0, AgentId(0), "", live.visitor_info.get("name", ""),
                                           "", "visitor", frozenset()))
         except (SessionFull, SessionEnded) as exc:
-            raise Refusal(exc.message, code=exc.code) from None
+            raise Refused(exc.message, code=exc.code) from None
         return self._seat(live, conn, seat.num, None)
 
     def _invitations(self, live: LiveSession) -> list[dict[str, Any]]:
@@ -608,13 +611,13 @@ class SessionHub:
                     # again): the client tries again within its reconnect window.
                     raise Unavailable("the session is not known yet", part="bus")
             if reason is not None:
-                raise Refusal(reason, code="ended")
-            raise Refusal("there is no such session", code="not_found")
+                raise Refused(reason, code="ended")
+            raise Refused("there is no such session", code="not_found")
         parties = [live.visitor, *live.agents.values()]
         party = next((p for p in parties
                       if secrets.compare_digest(p.resume_token, hello.token)), None)
         if party is None:
-            raise Refusal("the resume token does not match", code="invalid_token")
+            raise Refused("the resume token does not match", code="invalid_token")
         if party.conn is not None:
             # The party came back on another connection (a new page, another tab): the old
             # one is told, so that it does not come back in turn.

@@ -32,7 +32,7 @@ from coview.domain.presence import (
 )
 from coview.domain.settings import GroupSettings
 from coview.domain.tokens import check_visitor_id
-from coview.errors import AuthenticationFailed, CoviewError, NotFound
+from coview.errors import AuthenticationFailed, CoviewError, NotFound, Refused
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
 from coview.protocol.presence import (
@@ -54,10 +54,6 @@ log = logging.getLogger("coview.presence")
 
 HANDSHAKE_TIMEOUT = 10.0
 MAX_CONNECTIONS_PER_VISITOR = 10
-
-
-class PresenceRefused(CoviewError):
-    """A presence connection the server does not take."""
 
 
 class PresenceClosed(Exception):
@@ -378,7 +374,7 @@ class PresenceService:
                 self._take(entry, message)
         except (PresenceClosed, TimeoutError, OSError):
             pass
-        except (ProtocolError, PresenceRefused, AuthenticationFailed) as exc:
+        except (ProtocolError, Refused, AuthenticationFailed) as exc:
             log.info("presence refused", extra={"fields": {"code": exc.code,
                                                            "error": exc.message}})
             with contextlib.suppress(Exception):
@@ -392,7 +388,7 @@ class PresenceService:
 
     async def _admit(self, hello: PresenceHello) -> tuple[GroupId, str]:
         if check_version(hello.v) is VersionCheck.UPGRADE_REQUIRED:
-            raise PresenceRefused(f"protocol {hello.v} is not supported", code="upgrade_required")
+            raise Refused(f"protocol {hello.v} is not supported", code="upgrade_required")
         group_id = GroupId(hello.group_id)
         group, settings = await self._group(group_id)
         check_visitor_id(group.visitor_token_secret, hello.token or "",
@@ -400,14 +396,14 @@ class PresenceService:
                          required=settings.visitor_id_requires_token)
         if len(self._sockets.get((group_id, hello.visitor_id), ())) >= \
                 MAX_CONNECTIONS_PER_VISITOR:
-            raise PresenceRefused("too many presence connections for this visitor",
+            raise Refused("too many presence connections for this visitor",
                                   code="too_many")
         return group_id, hello.visitor_id
 
     async def _group(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
         found = await self.groups.get(group_id)
         if found is None:
-            raise PresenceRefused(f"there is no group {group_id}", code="invalid_group")
+            raise Refused(f"there is no group {group_id}", code="invalid_group")
         return found
 
     def _take(self, entry: tuple[GroupId, str], message: InfoMessage | SignalMessage) -> None:

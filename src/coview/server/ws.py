@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from coview.errors import CoviewError
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, encode_frame
+from coview.protocol.rules import GROUP_ID_MAX
 from coview.server.hub import SessionHub
 from coview.server.live import Attachment, Conn
 from coview.server.outbound import Outbound
@@ -71,7 +72,7 @@ async def origin_allowed_for(svc: Services, origin: str | None, host: str, group
         return False
     if svc.origins.allows(origin):
         return True
-    if not group.isdigit() or not 1 <= int(group) <= 2**31 - 1:
+    if not group.isdigit() or not 1 <= int(group) <= GROUP_ID_MAX:
         return False
     try:
         if await svc.database.get_group(GroupId(int(group))) is None:

@@ -1,6 +1,7 @@
 // The agent console: sign in, then the tools the agent's role allows.
 import "./agent.css";
 import { Api, ApiError } from "./api.js";
+import { KEY_INPUT_PATTERN } from "../shared/rules.js";
 import { h } from "./dom.js";
 import { presenceView } from "./presence.js";
 import { sessionView } from "./session.js";
@@ -63,7 +64,7 @@ async function consoleView(me) {
   const main = h("main", {});
   root.replaceChildren(header, main);
   const keyInput = h("input", { name: "key", testid: "join-key", required: true,
-    placeholder: "Session key", pattern: "[A-Za-z0-9_\\-]{1,50}", autocomplete: "off" });
+    placeholder: "Session key", pattern: KEY_INPUT_PATTERN, autocomplete: "off" });
   const join = h("form", { class: "join", testid: "join-form" },
     h("h2", {}, "Join a session"), keyInput,
     h("button", { type: "submit", testid: "join-submit" }, "Join"));

@@ -3,6 +3,7 @@
 // coview_screenshare iframe (or its default floating one). The invitation comes in the URL's
 // fragment (#key=&token=&type=), which never reaches a server; the page drops it at once.
 import { Connection, sessionUrl } from "../shared/protocol.js";
+import { VERSION } from "../shared/rules.js";
 import "./childview.css";
 
 const canvas = document.getElementById("picture");
@@ -73,6 +74,6 @@ if (!key || !token || !groupId) {
         conn.close();
       }
     },
-  }, { client: "coview-childview/0.1.0" });
+  }, { client: `coview-childview/${VERSION}` });
   conn.connect();
 }

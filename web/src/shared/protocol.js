@@ -1,6 +1,12 @@
 // The session protocol in the browser (docs/protocol.md): frames, reliable delivery, acks,
 // resume. Shared by the agent console and the cobrowse visitor library.
 
+import { VERSION } from "./rules.js";
+
+// Acknowledgements are cumulative and go at most once per interval (as the Python client's):
+// a burst of relayed messages costs the server one acknowledgement, not one per message.
+const ACK_INTERVAL_MS = 5;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -36,7 +42,7 @@ export function sessionUrl(base = location.href) {
 // resumed after a drop within the reconnect window. `saved` continues a session that another
 // page (a previous page of the site, another tab) had: {session, lastIn}.
 export class Connection {
-  constructor(url, hello, handlers, { client = "coview-console/0.1.0", saved = null } = {}) {
+  constructor(url, hello, handlers, { client = `coview-console/${VERSION}`, saved = null } = {}) {
     this.url = url;
     this.hello = { v: "1.0", client, ...hello };
     this.handlers = handlers;
@@ -48,6 +54,9 @@ export class Connection {
     this.unacked = []; // uplink frames the server has not acknowledged: resent on resume
     this.lostAt = 0;
     this.welcomed = false;
+    this.ackedIn = this.lastIn; // the last number acknowledged to the server
+    this.ackedAt = 0;
+    this.ackTimer = 0;
   }
 
   connect() {
@@ -112,10 +121,12 @@ export class Connection {
       const first = !this.welcomed;
       this.welcomed = true;
       if (again && h.resumed && !first) {
+        this.ackedIn = this.lastIn; // the resume said what we have
         this.handlers.onResumed(h);
         return;
       }
       if (!h.resumed) this.lastIn = h.downlink_last || 0;
+      this.ackedIn = this.lastIn;
       this.handlers.onWelcome(h, again);
     } else if (h.t === "refused") {
       this.closed = true;
@@ -133,7 +144,7 @@ export class Connection {
       this.lastIn = h.s;
       const inner = decodeFrame(frame.payload);
       this.handlers.onMessage(inner.header, inner.payload, true, h.from);
-      this.ws.send(encodeFrame({ t: "ack", a: this.lastIn }));
+      this.acknowledge();
     } else if (h.t === "catchup") {
       // A late joiner's copy of the page so far: shown, never acknowledged.
       const logged = decodeFrame(frame.payload);
@@ -142,6 +153,21 @@ export class Connection {
     } else {
       this.handlers.onMessage(h, frame.payload, false, undefined);
     }
+  }
+
+  // Acknowledge what arrived: now if the last acknowledgement is older than the interval,
+  // else once it is (one acknowledgement covers every message in between).
+  acknowledge() {
+    if (this.ackTimer || this.lastIn <= this.ackedIn) return;
+    const wait = this.ackedAt + ACK_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      this.ackTimer = setTimeout(() => { this.ackTimer = 0; this.acknowledge(); }, wait);
+      return;
+    }
+    if (!this.open || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ackedIn = this.lastIn;
+    this.ackedAt = performance.now();
+    this.ws.send(encodeFrame({ t: "ack", a: this.lastIn }));
   }
 
   send(header, payload) {

@@ -2,18 +2,19 @@
 // or continues the session, records the page under the masking rules, and turns what agents
 // do into the seed's events.
 import { Connection, sessionUrl } from "../shared/protocol.js";
+import { END_REASONS, KEY_PATTERN as KEY_RULE, VERSION } from "../shared/rules.js";
 import { ChildViews } from "./children.js";
 import { Emitter } from "./emitter.js";
 import { SessionStore } from "./store.js";
 import { DefaultUI } from "./ui.js";
 
-const CLIENT = "coview-js/0.1.0";
-const KEY_PATTERN = /^[A-Za-z0-9_-]{1,50}$/;
+const CLIENT = `coview-js/${VERSION}`;
+const KEY_PATTERN = new RegExp(KEY_RULE);
 
 // The seed's end reasons, from the protocol's.
 function endReason(reason) {
-  if (reason === "SessionEndReasonThisSide") return "visitor";
-  if (reason === "SessionEndReasonOtherSide") return "agent";
+  if (reason === END_REASONS.THIS_SIDE) return "visitor";
+  if (reason === END_REASONS.OTHER_SIDE) return "agent";
   return "error";
 }
 
@@ -202,7 +203,7 @@ export class Visitor {
     if (this.conn && this.conn.open) {
       this.conn.send({ t: "end" });
     } else {
-      this.finish("SessionEndReasonThisSide");
+      this.finish(END_REASONS.THIS_SIDE);
     }
   }
 
@@ -345,7 +346,7 @@ export class Visitor {
     }
     this.emit("error", { code: "conndrop",
       msg: "the connection to the cobrowse service dropped and did not come back" });
-    this.finish("SessionEndReasonConnDrop");
+    this.finish(END_REASONS.CONN_DROP);
   }
 
   replaced() {

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from coview.domain.agents import USERNAME_RE, Agent, Privilege, Role
 from coview.domain.groups import MAX_GROUP_ID
 from coview.domain.settings import GroupSettings, JsonInt
+from coview.protocol.rules import KEY_MAX_LENGTH, KEY_PATTERN, TOKEN_MAX_LENGTH
 
 
 class _In(BaseModel):
@@ -167,7 +168,7 @@ class AuditPageOut(BaseModel):
 
 
 class VisitorTokenIn(_In):
-    visitor_id: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_-]{1,50}$")
+    visitor_id: str = Field(min_length=1, max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)
     ttl: JsonInt = Field(default=3600, ge=1, le=30 * 24 * 3600)
 
 
@@ -179,9 +180,9 @@ class VisitorTokenOut(BaseModel):
 
 class VisitorTokenCheckIn(_In):
     group_id: JsonInt = Field(ge=1, le=MAX_GROUP_ID)
-    token: str = Field(min_length=1, max_length=4096)
-    visitor_id: str | None = Field(default=None, min_length=1, max_length=50,
-                                   pattern=r"^[A-Za-z0-9_-]{1,50}$")
+    token: str = Field(min_length=1, max_length=TOKEN_MAX_LENGTH)
+    visitor_id: str | None = Field(default=None, min_length=1, max_length=KEY_MAX_LENGTH,
+                                   pattern=KEY_PATTERN)
 
 
 class VisitorTokenCheckOut(BaseModel):

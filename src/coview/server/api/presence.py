@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from coview.errors import PermissionDenied
-from coview.protocol.handshake import KEY_PATTERN
+from coview.protocol.rules import KEY_PATTERN
 from coview.server.api.models import link
 from coview.server.auth import AgentCaller, AnyCaller
 from coview.server.presence import PresenceService
