@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import re
 
+from coview.errors import Refused
+
 PROTOCOL_VERSION = (1, 0)
 _VERSION_RE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
 
@@ -32,6 +34,16 @@ def check_version(client: str, server: tuple[int, int] = PROTOCOL_VERSION) -> Ve
     if minor < server[1]:
         return VersionCheck.UPGRADE_AVAILABLE
     return VersionCheck.OK
+
+
+def require_version(client: str) -> VersionCheck:
+    """:func:`check_version` for a hello: a version the server cannot talk to is refused
+    (``upgrade_required``), on every path (sessions, presence) with the same words."""
+    verdict = check_version(client)
+    if verdict is VersionCheck.UPGRADE_REQUIRED:
+        raise Refused(f"protocol {client} is not supported; upgrade the client",
+                      code="upgrade_required")
+    return verdict
 
 
 def sdk_is_older(client: str, server_version: str) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from coview.domain.groups import Group
 from coview.domain.settings import GroupSettings
+from coview.errors import Refused
 from coview.ids import GroupId
 from coview.server.services import Services
 from coview.storage.database import PRODUCTION
@@ -31,11 +32,22 @@ class GroupCache:
         self.clock = clock
         self._groups: dict[GroupId, tuple[float, Group, GroupSettings]] = {}
 
-    async def get(self, group_id: GroupId) -> tuple[Group, GroupSettings] | None:
+    async def production(self, group_id: GroupId, *, fresh: bool = False,
+                         ) -> tuple[Group, GroupSettings]:
+        """The group and its production settings, for a hello that names the group; refused
+        (``invalid_group``) if there is none. ``fresh`` reads past the cache (a session start
+        must see a publish at once)."""
+        found = await self.get(group_id, fresh=fresh)
+        if found is None:
+            raise Refused(f"there is no group {group_id}", code="invalid_group")
+        return found
+
+    async def get(self, group_id: GroupId, *, fresh: bool = False,
+                  ) -> tuple[Group, GroupSettings] | None:
         """The group and its settings, or None if there is no such group."""
         now = self.clock()
         cached = self._groups.get(group_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and not fresh:
             return cached[1], cached[2]
         group = await self.svc.database.get_group(group_id)
         if group is None:

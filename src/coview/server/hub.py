@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from coview._version import __version__
+from coview.bus.names import key_claim
 from coview.domain.agents import Agent, Privilege
 from coview.domain.audit import AuditAction
-from coview.domain.groups import Group
 from coview.domain.keys import random_key
 from coview.domain.sessions import (
     Seat,
@@ -56,10 +56,12 @@ from coview.protocol.handshake import (
     StartHello,
     parse_hello,
 )
+from coview.protocol.messages import Welcome
 from coview.protocol.reliability import Inbox
-from coview.protocol.version import VersionCheck, check_version, sdk_is_older
+from coview.protocol.version import VersionCheck, require_version, sdk_is_older
 from coview.server.auth import authenticate
 from coview.server.cluster import MOVED, VOLATILE, Cluster, Command
+from coview.server.group_cache import GroupCache
 from coview.server.live import (
     CONTROL_TYPES,
     Attachment,
@@ -74,7 +76,6 @@ from coview.server.outbound import OutboundOverflow
 from coview.server.presence import PresenceService
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
-from coview.storage.database import PRODUCTION
 
 log = logging.getLogger("coview.sessions")
 
@@ -118,6 +119,7 @@ class SessionHub:
         self.sessions: dict[str, LiveSession] = {}
         self.ended: OrderedDict[str, str] = OrderedDict()
         self.join_throttle = Throttle(services.bus, JOIN_POLICY)
+        self.groups = GroupCache(services)
         self._ticker: asyncio.Task[None] | None = None
         self._ticks = 0
 
@@ -174,10 +176,7 @@ class SessionHub:
         try:
             frame = decode_frame(data, max_bytes=MAX_AGENT_FRAME)
             hello = parse_hello(frame.header)
-            verdict = check_version(hello.v)
-            if verdict is VersionCheck.UPGRADE_REQUIRED:
-                raise Refused(f"protocol {hello.v} is not supported; upgrade the client",
-                              code="upgrade_required")
+            verdict = require_version(hello.v)
             if isinstance(hello, StartHello):
                 attachment = await self._start(conn, hello)
             elif isinstance(hello, JoinHello) and hello.role == "viewer":
@@ -211,16 +210,10 @@ class SessionHub:
         conn.outbound.close()
         conn.close()
 
-    async def _production(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
-        group = await self.svc.database.get_group(group_id)
-        if group is None:
-            raise Refused(f"there is no group {group_id}", code="invalid_group")
-        settings, _, _ = await self.svc.database.get_settings(group_id, PRODUCTION)
-        return group, settings
-
     async def _start(self, conn: Conn, hello: StartHello) -> Attachment:
         group_id = GroupId(hello.group_id)
-        group, settings = await self._production(group_id)
+        # Read afresh: a start sees a publish at once.
+        group, settings = await self.groups.production(group_id, fresh=True)
         await self._count_start(group_id, settings, conn.address)
         if hello.key_kind == "random":
             key = random_key(settings.random_key_length)
@@ -250,7 +243,7 @@ class SessionHub:
                 report_errors=hello.report_errors,
             )
         except BaseException:
-            await self.svc.bus.release(f"key:{group_id}:{key}", session_id)
+            await self.svc.bus.release(key_claim(group_id, key), session_id)
             raise
         now = self.clock()
         session = Session(
@@ -278,33 +271,31 @@ class SessionHub:
         if hello.presence_start and hello.key_kind == "visitor" and self.presence is not None:
             self.presence.session_started(group_id, key, key)
         self._news(session, "session.start")
-        conn.outbound.put_reliable(encode_frame({
-            "t": "welcome", "session_id": session_id, "call_id": call_id, "key": key,
-            "resume_token": live.visitor.resume_token, "downlink_last": 0, "a": 0,
-            "reconnect_window": settings.reconnect_window_seconds, "persist": session.persist,
-            "state": live.state(),
-        }))
+        conn.outbound.put_reliable(Welcome(
+            session_id=session_id, call_id=call_id, key=key,
+            reconnect_window=settings.reconnect_window_seconds, state=live.state(),
+            resume_token=live.visitor.resume_token, persist=session.persist).frame())
         return Attachment(live, live.visitor)
 
     async def _claim_key(self, group_id: GroupId, key: str, session_id: str,
                          settings: GroupSettings, *, random: bool) -> str:
         for _ in range(20 if random else 1):
-            holder = await self.svc.bus.claim(f"key:{group_id}:{key}", session_id)
+            holder = await self.svc.bus.claim(key_claim(group_id, key), session_id)
             if holder is None:
                 return key
             if random:
                 key = random_key(settings.random_key_length)
                 continue
             if await self._stale(holder):
-                await self.svc.bus.release(f"key:{group_id}:{key}", holder)
-                if await self.svc.bus.claim(f"key:{group_id}:{key}", session_id) is None:
+                await self.svc.bus.release(key_claim(group_id, key), holder)
+                if await self.svc.bus.claim(key_claim(group_id, key), session_id) is None:
                     return key
                 continue
             if settings.duplicate_key_policy is DuplicateKeyPolicy.REFUSE:
                 break
             await self._kill(holder, "another session started with its key")
-            await self.svc.bus.release(f"key:{group_id}:{key}", holder)
-            if await self.svc.bus.claim(f"key:{group_id}:{key}", session_id) is None:
+            await self.svc.bus.release(key_claim(group_id, key), holder)
+            if await self.svc.bus.claim(key_claim(group_id, key), session_id) is None:
                 return key
         raise Refused(f"a session with key {key!r} is already running", code="dupkey")
 
@@ -435,7 +426,7 @@ class SessionHub:
                                      actor=agent.username, address=conn.address,
                                      limit=exc.limit)
             raise
-        holder = await self.svc.bus.holder(f"key:{group_id}:{hello.key}")
+        holder = await self.svc.bus.holder(key_claim(group_id, hello.key))
         live = self.sessions.get(holder) if holder else None
         if live is None or live.session.ended:
             reached = await self.join_throttle.record_failure(subjects)
@@ -467,13 +458,11 @@ class SessionHub:
         """Welcome a guest (an agent, or a child session's viewer) in its seat."""
         party = Party(resume_token=secrets.token_urlsafe(24), conn=conn, num=num, agent=agent)
         live.agents[num] = party
-        conn.outbound.put_reliable(encode_frame({
-            "t": "welcome", "session_id": live.session.session_id,
-            "call_id": live.session.call_id, "key": live.session.key, "num": num,
-            "resume_token": party.resume_token, "downlink_last": live.to_agents.last_seq,
-            "a": 0, "reconnect_window": live.settings.reconnect_window_seconds,
-            "state": live.state(),
-        }))
+        conn.outbound.put_reliable(Welcome(
+            session_id=live.session.session_id, call_id=live.session.call_id,
+            key=live.session.key, reconnect_window=live.settings.reconnect_window_seconds,
+            state=live.state(), downlink_last=live.to_agents.last_seq, num=num,
+            resume_token=party.resume_token).frame())
         self._catch_up(live, conn)
         self._announce_guests(live)
         party.announced = live.guests_version
@@ -529,7 +518,7 @@ class SessionHub:
                 session_type=hello.session_type, parent_call_id=parent.session.call_id,
                 report_errors=False)
         except BaseException:
-            await self.svc.bus.release(f"key:{group_id}:{key}", session_id)
+            await self.svc.bus.release(key_claim(group_id, key), session_id)
             raise
         session = Session(
             session_id=session_id, call_id=call_id, group_id=group_id, key=key,
@@ -553,12 +542,10 @@ class SessionHub:
         notice = {**live.notice(), "timestamp": int(self.svc.clock() * 1000)}
         self._publish(parent, to_agents=False, header={**notice, "join_token": live.join_token})
         self._publish(parent, to_agents=True, header=notice)
-        conn.outbound.put_reliable(encode_frame({
-            "t": "welcome", "session_id": session_id, "call_id": call_id, "key": key,
-            "resume_token": live.visitor.resume_token, "downlink_last": 0, "a": 0,
-            "reconnect_window": settings.reconnect_window_seconds, "persist": False,
-            "state": live.state(),
-        }))
+        conn.outbound.put_reliable(Welcome(
+            session_id=session_id, call_id=call_id, key=key,
+            reconnect_window=settings.reconnect_window_seconds, state=live.state(),
+            resume_token=live.visitor.resume_token, persist=False).frame())
         return Attachment(live, live.visitor)
 
     async def _view(self, conn: Conn, hello: JoinHello) -> Attachment:
@@ -567,7 +554,7 @@ class SessionHub:
         A browser visitor's new page (or tab) gets a fresh token with its welcome and takes
         the viewer's seat over from the page it left, as a resume would.
         """
-        holder = await self.svc.bus.holder(f"key:{hello.group_id}:{hello.key}")
+        holder = await self.svc.bus.holder(key_claim(hello.group_id, hello.key))
         live = self.sessions.get(holder) if holder else None
         if (live is None or not live.parent_id or not live.join_token
                 or not secrets.compare_digest(live.join_token, hello.token)):
@@ -630,13 +617,11 @@ class SessionHub:
         state = live.state()
         if party.num == 0 and live.children:
             state["children"] = self._invitations(live)
-        conn.outbound.put_reliable(encode_frame({
-            "t": "welcome", "session_id": live.session.session_id,
-            "call_id": live.session.call_id, "key": live.session.key, "num": party.num,
-            "resumed": resumed, "a": party.inbox.last, "downlink_last": log_.last_seq,
-            "reconnect_window": live.settings.reconnect_window_seconds,
-            "state": state,
-        }))
+        conn.outbound.put_reliable(Welcome(
+            session_id=live.session.session_id, call_id=live.session.call_id,
+            key=live.session.key, reconnect_window=live.settings.reconnect_window_seconds,
+            state=state, downlink_last=log_.last_seq, a=party.inbox.last, num=party.num,
+            resumed=resumed).frame())
         if resumed:
             for _, item in log_.after(hello.a):
                 conn.outbound.put_reliable(item)
@@ -677,12 +662,12 @@ class SessionHub:
         if isinstance(hello, ResumeHello):
             return hello.session_id
         if isinstance(hello, JoinHello) and hello.role == "viewer":
-            return await self.svc.bus.holder(f"key:{hello.group_id}:{hello.key}")
+            return await self.svc.bus.holder(key_claim(hello.group_id, hello.key))
         if isinstance(hello, JoinHello | HostHello):
             principal = await authenticate(self.svc, hello.token)
             if isinstance(hello, HostHello):
                 return await self.cluster.session_of_call(hello.main_call_id)
-            return await self.svc.bus.holder(f"key:{principal.group_id}:{hello.key}")
+            return await self.svc.bus.holder(key_claim(principal.group_id, hello.key))
         return None
 
     async def adopt(self, session_id: str, dead: str) -> bool:

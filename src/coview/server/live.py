@@ -13,6 +13,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from coview.bus.names import key_claim
 from coview.domain.agents import Agent
 from coview.domain.sessions import Seat, Session, SessionState
 from coview.domain.settings import GroupSettings
@@ -126,7 +127,7 @@ class LiveSession:
 
     @property
     def claim_name(self) -> str:
-        return f"key:{self.session.group_id}:{self.session.key}"
+        return key_claim(self.session.group_id, self.session.key)
 
     def state(self) -> dict[str, Any]:
         """What a party joining or resyncing needs to know."""

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from coview.domain.agents import Agent
-from coview.domain.groups import Group
 from coview.domain.presence import (
     Change,
     OneClick,
@@ -30,7 +29,6 @@ from coview.domain.presence import (
     clean_info,
     new_request_id,
 )
-from coview.domain.settings import GroupSettings
 from coview.domain.tokens import check_visitor_id
 from coview.errors import AuthenticationFailed, CoviewError, NotFound, Refused
 from coview.ids import GroupId
@@ -44,7 +42,7 @@ from coview.protocol.presence import (
     parse_presence_hello,
     parse_visitor_message,
 )
-from coview.protocol.version import VersionCheck, check_version
+from coview.protocol.version import require_version
 from coview.server.cluster import Cluster, Command
 from coview.server.group_cache import GroupCache
 from coview.server.services import Services
@@ -354,7 +352,7 @@ class PresenceService:
             self._tell(self.book.connected(entry[0], entry[1], clean_info(dict(hello.info)),
                                            self.clock()))
             self._mirror(*entry)
-            _, settings = await self._group(entry[0])
+            _, settings = await self.groups.production(entry[0])
             presence = self.book.get(*entry)
             welcome: dict[str, Any] = {
                 "t": "welcome", "grace": settings.presence_grace_seconds,
@@ -387,10 +385,9 @@ class PresenceService:
                 await socket.close()
 
     async def _admit(self, hello: PresenceHello) -> tuple[GroupId, str]:
-        if check_version(hello.v) is VersionCheck.UPGRADE_REQUIRED:
-            raise Refused(f"protocol {hello.v} is not supported", code="upgrade_required")
+        require_version(hello.v)
         group_id = GroupId(hello.group_id)
-        group, settings = await self._group(group_id)
+        group, settings = await self.groups.production(group_id)
         check_visitor_id(group.visitor_token_secret, hello.token or "",
                          visitor_id=hello.visitor_id, group_id=group_id, now=self.svc.now(),
                          required=settings.visitor_id_requires_token)
@@ -399,12 +396,6 @@ class PresenceService:
             raise Refused("too many presence connections for this visitor",
                                   code="too_many")
         return group_id, hello.visitor_id
-
-    async def _group(self, group_id: GroupId) -> tuple[Group, GroupSettings]:
-        found = await self.groups.get(group_id)
-        if found is None:
-            raise Refused(f"there is no group {group_id}", code="invalid_group")
-        return found
 
     def _take(self, entry: tuple[GroupId, str], message: InfoMessage | SignalMessage) -> None:
         presence = self.book.get(*entry)
@@ -434,7 +425,7 @@ class PresenceService:
                 del self._sockets[entry]
         grace = 0
         with contextlib.suppress(CoviewError):
-            _, settings = await self._group(entry[0])
+            _, settings = await self.groups.production(entry[0])
             grace = settings.presence_grace_seconds
         self._tell(self.book.disconnected(*entry, self.clock(), grace=grace, goodbye=goodbye))
 
