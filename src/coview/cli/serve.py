@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from coview.bus.redis import RedisBus
 from coview.errors import InvalidInput, Unavailable
 from coview.server.app import create_app
 from coview.server.config import ServerConfig, load_config
@@ -56,6 +55,8 @@ async def _prepare(config: ServerConfig) -> DemoAccount | None:
     """Reach Redis, migrate the database and open its secrets before listening, so that a
     wrong URL or secret key fails in one line."""
     if config.redis_url:
+        from coview.bus.redis import RedisBus  # loaded only when scaled out
+
         bus = RedisBus(config.redis_url)
         try:
             await bus.start()

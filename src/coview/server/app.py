@@ -14,7 +14,6 @@ from starlette.staticfiles import StaticFiles
 from coview._version import __version__
 from coview.bus.base import Bus
 from coview.bus.memory import MemoryBus
-from coview.bus.redis import RedisBus
 from coview.server import cobrowse
 from coview.server.api import (
     agents,
@@ -27,7 +26,6 @@ from coview.server.api import (
     webhooks,
 )
 from coview.server.api.models import ERROR_RESPONSES
-from coview.server.cluster import Cluster
 from coview.server.config import ServerConfig
 from coview.server.errors import install_error_handlers
 from coview.server.group_cache import GroupCache
@@ -43,7 +41,6 @@ from coview.server.middleware import (
 )
 from coview.server.presence import PresenceService
 from coview.server.presence_listener import start_presence_listener
-from coview.server.remote import Link
 from coview.server.services import TOKEN_SECRET_NAME, Services, server_origins
 from coview.server.tunnel import MAX_SEND_BODY, Tunnels
 from coview.server.tunnel import router as tunnel_router
@@ -68,7 +65,11 @@ async def open_services(config: ServerConfig, metrics: Metrics) -> Services:
     secret = config.secret_key or await database.server_secret(
         TOKEN_SECRET_NAME, secrets.token_urlsafe(48)
     )
-    bus: Bus = RedisBus(config.redis_url) if config.redis_url else MemoryBus()
+    bus: Bus = MemoryBus()
+    if config.redis_url:  # Redis's client is loaded only when scaled out
+        from coview.bus.redis import RedisBus
+
+        bus = RedisBus(config.redis_url)
     try:
         await bus.start()
     except BaseException:
@@ -89,7 +90,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         groups = GroupCache(svc)
         hooks = Webhooks(svc, groups)
         await hooks.start()
-        cluster = Cluster(config.redis_url) if config.redis_url else None
+        cluster = None
+        if config.redis_url:
+            from coview.server.cluster import Cluster
+
+            cluster = Cluster(config.redis_url)
         presence_service = PresenceService(svc, hooks, groups, cluster=cluster)
         app.state.presence = presence_service
         await presence_service.start()
@@ -100,7 +105,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         hub = SessionHub(svc, presence=presence_service, webhooks=hooks, cluster=cluster)
         app.state.hub = hub
         metrics.count_live_sessions(lambda: len(hub.sessions))
-        link = Link(hub, cluster) if cluster is not None else None
+        link = None
+        if cluster is not None:
+            from coview.server.remote import Link
+
+            link = Link(hub, cluster)
         if cluster is not None:
             await cluster.start()
         await hub.start()

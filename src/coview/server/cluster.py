@@ -44,6 +44,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from coview.bus.names import TO_AGENTS, TO_VISITOR, Command
 from coview.bus.redis import CLIENT_OPTIONS
 from coview.errors import Unavailable
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
@@ -82,16 +83,10 @@ return 1
 """
 
 # Broadcast kinds: the first byte of a message on a session's channel.
-TO_AGENTS = b"a"
-TO_VISITOR = b"v"
-VOLATILE = b"t"
-MOVED = b"x"  # the session has a new owner: forwarded clients reconnect
 
 Handler = Callable[[str, bytes], None]
 # A direct message's handler, by its type: called with its header and payload.
 DirectHandler = Callable[[dict[str, Any], bytes], None]
-# One Redis command for the ordered pipeline: its name, arguments and keyword arguments.
-Command = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 
 class Cluster:

@@ -22,10 +22,10 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from coview._version import __version__
-from coview.bus.names import key_claim
+from coview.bus.names import MOVED, VOLATILE, Command, key_claim
 from coview.domain.agents import Agent, Privilege
 from coview.domain.audit import AuditAction
 from coview.domain.keys import random_key
@@ -60,7 +60,6 @@ from coview.protocol.messages import Welcome
 from coview.protocol.reliability import Inbox
 from coview.protocol.version import VersionCheck, require_version, sdk_is_older
 from coview.server.auth import authenticate
-from coview.server.cluster import MOVED, VOLATILE, Cluster, Command
 from coview.server.group_cache import GroupCache
 from coview.server.live import (
     CONTROL_TYPES,
@@ -76,6 +75,9 @@ from coview.server.outbound import OutboundOverflow
 from coview.server.presence import PresenceService
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from coview.server.cluster import Cluster
 
 log = logging.getLogger("coview.sessions")
 

@@ -16,8 +16,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from coview.bus.names import Command
 from coview.domain.agents import Agent
 from coview.domain.presence import (
     Change,
@@ -43,10 +44,12 @@ from coview.protocol.presence import (
     parse_visitor_message,
 )
 from coview.protocol.version import require_version
-from coview.server.cluster import Cluster, Command
 from coview.server.group_cache import GroupCache
 from coview.server.services import Services
 from coview.server.webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from coview.server.cluster import Cluster
 
 log = logging.getLogger("coview.presence")
 

@@ -22,7 +22,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
@@ -30,12 +30,14 @@ from starlette.responses import JSONResponse, Response
 from coview.errors import CoviewError, NotFound, PermissionDenied, Unavailable
 from coview.protocol.frames import ProtocolError
 from coview.protocol.stream import pack_frames, unpack_frames
-from coview.server.cluster import Cluster
 from coview.server.errors import coview_error_response, error_response
 from coview.server.hub import MAX_VISITOR_FRAME, SessionHub
 from coview.server.outbound import Outbound
 from coview.server.services import Services
 from coview.server.ws import Disconnected, serve_session
+
+if TYPE_CHECKING:
+    from coview.server.cluster import Cluster
 
 log = logging.getLogger("coview.tunnel")
 
