@@ -123,22 +123,19 @@ def type_every_kind(page: Page) -> None:
     devtools.detach()
 
 
-def test_masked_values_of_every_kind_and_timing_never_leave(
-        browser: Browser, backend_server: tuple[Server, str], figure: Figure) -> None:
-    """Typed, scripted, autofilled (as a page's script does it, and by the browser itself),
-    late, shadow-DOM, iframe and shown-then-hidden password values: none reaches the wire,
-    the database or the logs."""
-    server, database_url = backend_server
-    tap = TapProxy(server.base_url)
+def type_into_a_shared_page(browser: Browser, visitors_server: Server,
+                            agents_server: Server) -> TapProxy:
+    """A visitor (through a tap, on ``visitors_server``) shares PAGE with an agent (on
+    ``agents_server``) and puts every sentinel in; returns the closed tap and what it saw."""
+    tap = TapProxy(visitors_server.base_url)
     shop = Site(tap.url, pages={"/": PAGE}, raw={"/inner": ("text/html", INNER)})
     try:
-        publish_settings(server, trusted_origins=[shop.origin()])
+        publish_settings(visitors_server, trusted_origins=[shop.origin()])
         visitor_context = browser.new_context()
         page, key = start_visitor(visitor_context, shop.origin() + "/")
-        agent_context, console = console_cobrowse(browser, server, key)
+        agent_context, console = console_cobrowse(browser, agents_server, key)
         frame = replayed(console)
         expect(frame.locator("#visible")).to_have_text("Shown to agents")
-
         type_every_kind(page)
         page.evaluate("document.getElementById('visible').textContent = 'All typed'")
         expect(frame.locator("#visible")).to_have_text("All typed")
@@ -147,6 +144,16 @@ def test_masked_values_of_every_kind_and_timing_never_leave(
     finally:
         shop.close()
         tap.close()
+    return tap
+
+
+def test_masked_values_of_every_kind_and_timing_never_leave(
+        browser: Browser, backend_server: tuple[Server, str], figure: Figure) -> None:
+    """Typed, scripted, autofilled (as a page's script does it, and by the browser itself),
+    late, shadow-DOM, iframe and shown-then-hidden password values: none reaches the wire,
+    the database or the logs."""
+    server, database_url = backend_server
+    tap = type_into_a_shared_page(browser, server, server)
 
     places = {
         "wire": b"".join(tap.sent),
@@ -172,8 +179,6 @@ def test_masked_values_never_reach_redis_when_scaled_out(
     monitor = RedisMonitor(redis)
     database_url = postgres.create()
     servers: list[Server] = []
-    tap = None
-    shop = None
     try:
         for demo in (True, False):
             servers.append(start_server(tmp_path, [
@@ -181,27 +186,11 @@ def test_masked_values_never_reach_redis_when_scaled_out(
                 "--redis-url", redis.url], demo=demo))
         visitors_server, agents_server = servers
         agents_server.demo_password = visitors_server.demo_password
-        tap = TapProxy(visitors_server.base_url)
-        shop = Site(tap.url, pages={"/": PAGE}, raw={"/inner": ("text/html", INNER)})
-        publish_settings(visitors_server, trusted_origins=[shop.origin()])
-        visitor_context = browser.new_context()
-        page, key = start_visitor(visitor_context, shop.origin() + "/")
-        agent_context, console = console_cobrowse(browser, agents_server, key)
-        frame = replayed(console)
-        expect(frame.locator("#visible")).to_have_text("Shown to agents")
-        type_every_kind(page)
-        page.evaluate("document.getElementById('visible').textContent = 'All typed'")
-        expect(frame.locator("#visible")).to_have_text("All typed")
-        agent_context.close()
-        visitor_context.close()
+        type_into_a_shared_page(browser, visitors_server, agents_server)
     finally:
         told = monitor.stop()
         for server in servers:
             server.stop()
-        if shop is not None:
-            shop.close()
-        if tap is not None:
-            tap.close()
         redis.stop()
 
     assert b"All typed" in told  # the page's content did cross Redis

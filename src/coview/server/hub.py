@@ -988,15 +988,14 @@ class SessionHub:
             self.cluster.append(live.session.session_id, to_agents, seq, log_.first_seq,
                                 wrapped, sender if origin is not None else -1, last)
         readers = list(live.agents.values()) if to_agents else [live.visitor]
-        for party in readers:
-            if party.conn is None or party.conn.remote:
-                continue
-            try:
-                party.conn.outbound.put_reliable(wrapped)
-            except OutboundOverflow:
-                # Too slow: drop the connection; the client resumes from the log.
-                party.conn.outbound.close()
-                party.conn.close()
+        conns = [p.conn for p in readers if p.conn is not None and not p.conn.remote]
+        if self.cluster is not None:
+            # Scaled out, a reader here gets a message once Redis holds it: were this process
+            # to die first, the one taking the session over would number it anew, and the
+            # reader would see it twice. (A reader that resumes meanwhile has it from the log.)
+            self.cluster.when_durable(lambda: _deliver(conns, wrapped))
+        else:
+            _deliver(conns, wrapped)
         return wrapped
 
     def _announce_guests(self, live: LiveSession) -> None:
@@ -1065,10 +1064,11 @@ class SessionHub:
         for to_agents in (True, False):
             self._publish(live, to_agents=to_agents,
                           header={"t": "ended", "reason": reason.value, "detail": detail})
-        for party in [live.visitor, *live.agents.values()]:
-            if party.conn is not None:
-                party.conn.outbound.close()
-                party.conn.close()
+        conns = [p.conn for p in [live.visitor, *live.agents.values()] if p.conn is not None]
+        if self.cluster is not None:  # after the ``ended`` above, which waits for Redis
+            self.cluster.when_durable(lambda: _close(conns))
+        else:
+            _close(conns)
         if self.cluster is not None:
             self.cluster.forget(session.session_id, call_id=session.call_id,
                                 group_id=session.group_id, reason=reason.value)
@@ -1099,6 +1099,23 @@ class SessionHub:
         if session.end_reason is not None:
             data.update(reason=session.end_reason.value, peak_guests=session.peak_guests)
         self.webhooks.emit(session.group_id, event, data)
+
+
+def _deliver(conns: list[Conn], wrapped: bytes) -> None:
+    """Queue a relayed message for the readers connected to this process."""
+    for conn in conns:
+        try:
+            conn.outbound.put_reliable(wrapped)
+        except OutboundOverflow:
+            # Too slow: drop the connection; the client resumes from the log.
+            conn.outbound.close()
+            conn.close()
+
+
+def _close(conns: list[Conn]) -> None:
+    for conn in conns:
+        conn.outbound.close()
+        conn.close()
 
 
 def _release(live: LiveSession) -> None:
