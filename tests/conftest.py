@@ -235,3 +235,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = os.environ.get("COVIEW_FIGURES")
     if path:
         Path(path).write_text(json.dumps(FIGURES, indent=1))
+
+
+SDK_THREADS = ("coview-agent", "coview-visitor", "coview-child-host")
+
+
+@pytest.fixture(autouse=True)
+def sdk_objects_closed() -> Iterator[None]:
+    """Each test closes the SDK objects it made (a session left running keeps a thread and,
+    while it reconnects, sockets into later tests); and what it leaked is collected here, so
+    an unclosed-resource warning is blamed on the test that leaked it, not a later one."""
+    import gc
+    import threading
+
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        left = [t.name for t in set(threading.enumerate()) - before
+                if t.is_alive() and t.name.startswith(SDK_THREADS)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    gc.collect()
+    assert not left, f"SDK objects left running by this test: {left}"

@@ -90,6 +90,9 @@ def test_agent_sees_the_screen_follows_it_and_the_session_is_recorded(
     session.wait_until(lambda s: s.ended_reason is not None, what="the end")
     assert session.ended_reason == SessionEndReason.THIS_SIDE
     assert visitor.session_info().call_id == 0
+    with pytest.raises(coview.CoviewError) as over:  # the session's thread stopped with it
+        session.send_message({"late": "1"})
+    assert over.value.code == "closed"
     session.close()
     with server.client() as client:
         record = client.get(f"/api/v1/sessions/{info.call_id}",

@@ -55,6 +55,7 @@ def test_a_mask_for_a_role_hides_the_region_from_every_agent_while_one_of_it_wat
     visitor.add_mask((gx + sx0, gy + sy0, sx1 - sx0, sy1 - sy0), roles=["Account Support"])
     key = started(visitor, "roles-1")
     billing_tap, support_tap = TapProxy(server.base_url), TapProxy(server.base_url)
+    billing = None
     try:
         billing = coview.Agent(billing_tap.url, token=billing_token).join(key)
         billing.wait_until(lambda s: region(np.asarray(s.screen()), SECRET).size > 0
@@ -71,7 +72,10 @@ def test_a_mask_for_a_role_hides_the_region_from_every_agent_while_one_of_it_wat
                                                     (0x22, 0x33, 0x44)) < 8,
                            what="the change in the picture")
         support.end()
+        billing.wait_until(lambda s: s.ended_reason is not None, what="the end, told to Billing")
     finally:
+        if billing is not None:
+            billing.close()
         billing_tap.close()
         support_tap.close()
     tiles = [f for f in support_tap.frames_received() if f.type == "tile"]

@@ -186,6 +186,7 @@ async def finish(visitor: RawVisitor, agent: AgentSession, total: int) -> list[i
                             "the last message")
     await visitor.conn.close()
     visitor.task.cancel()
+    await asyncio.to_thread(agent.close)  # the visitor may come back: the agent stays till then
     return numbers(agent.received)
 
 

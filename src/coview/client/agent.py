@@ -25,7 +25,7 @@ from coview._version import __version__
 from coview.client.canvas import Canvas
 from coview.client.connection import SessionConnection
 from coview.client.loop import BackgroundLoop
-from coview.errors import AuthenticationFailed, CoviewError, JoinRefused
+from coview.errors import AuthenticationFailed, Conflict, CoviewError, JoinRefused
 from coview.protocol import client as proto
 
 
@@ -160,7 +160,7 @@ class AgentSession:
     def __init__(self, agent: Agent, key: str) -> None:
         self.agent = agent
         self.key = key
-        self._background = BackgroundLoop("coview-agent")
+        self._background = BackgroundLoop("coview-agent", "the session is over for this agent")
         self._changed = threading.Condition()
         self.received: list[Received] = []
         self.welcome: dict[str, Any] = {}
@@ -190,6 +190,10 @@ class AgentSession:
             with self._changed:
                 self.refused = proto.Refused("cant_connect", str(exc))
                 self._changed.notify_all()
+        finally:
+            # Over (ended, refused, expired, replaced or closed): the thread goes with it;
+            # what was received stays readable; acting raises CoviewError ``closed``.
+            self._background.stop()
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -299,6 +303,8 @@ class AgentSession:
     # -- acting ----------------------------------------------------------------------------
 
     def _send(self, header: dict[str, Any], *, reliable: bool = True) -> None:
+        if self.ended_reason is not None:
+            raise Conflict(f"the session is over ({self.ended_reason})", code="closed")
         self._call(self.conn.send(header, reliable=reliable)).result(timeout=10)
 
     def _call(self, coro: Any) -> Future[Any]:
@@ -387,7 +393,7 @@ class ChildHost:
         self.session_type = session_type
         self._frames = frames
         self._interval = 1.0 / max(0.5, min(fps, 30.0))
-        self._background = BackgroundLoop("coview-child-host")
+        self._background = BackgroundLoop("coview-child-host", "the child session is over")
         self._changed = threading.Condition()
         self.welcome: dict[str, Any] = {}
         self.refused: proto.Refused | None = None
@@ -423,6 +429,7 @@ class ChildHost:
                 self._changed.notify_all()
         finally:
             sender.cancel()
+            self._background.stop()
 
     async def _send_frames(self) -> None:
         epoch = 0

@@ -9,14 +9,18 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from coview.errors import Conflict
+
 T = TypeVar("T")
 
 
 class BackgroundLoop:
     """Runs coroutines on a daemon thread; ``stop()`` cancels what is left and closes cleanly."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, what_stopped: str = "this object was closed") -> None:
+        self.what_stopped = what_stopped
         self.loop = asyncio.new_event_loop()
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -38,11 +42,17 @@ class BackgroundLoop:
         return threading.current_thread() is self._thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        """Run ``coro`` on the loop; the future gives its result."""
+        """Run ``coro`` on the loop; the future gives its result. Once the loop is stopping,
+        raise :class:`~coview.errors.Conflict` (code ``closed``)."""
+        if self._stopping or not self._thread.is_alive():
+            coro.close()
+            raise Conflict(self.what_stopped, code="closed")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop (cancelling its tasks) and wait for the thread to end."""
+        """Stop the loop (cancelling its tasks) and wait for the thread to end; from the
+        loop's own thread, stop once the running callback returns."""
+        self._stopping = True
         if self._thread.is_alive():
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self.loop.stop)
