@@ -18,6 +18,7 @@ from coview.domain.sessions import Session
 from coview.domain.settings import GroupSettings
 from coview.ids import GroupId
 from coview.protocol.frames import decode_frame, encode_frame
+from coview.protocol.server import Role
 from coview.server.live import LiveSession, Party, from_state, new_log, to_state
 from tests.cobrowse_support import (
     GROUP,
@@ -224,8 +225,8 @@ def test_who_paused_travels_with_a_session_taken_over() -> None:
     live = LiveSession(
         session=Session(session_id="s", call_id=1, group_id=GroupId(1), key="k", started_at=0,
                         persist=False, max_guests=0, no_agent_timeout=0),
-        settings=GroupSettings(), visitor=Party(resume_token="t"), to_agents=new_log(),
-        to_visitor=new_log(), paused=True, paused_by="agent")
+        settings=GroupSettings(), visitor=Party(resume_token="t", role=Role.VISITOR),
+        to_agents=new_log(), to_visitor=new_log(), paused=True, paused_by="agent")
     state = json.loads(to_state(live, started_wall=0))
     taken = from_state(state, {}, started=0, lost_at=0)
     assert (taken.paused, taken.paused_by) == (True, "agent")

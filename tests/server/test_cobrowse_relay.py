@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from coview.protocol.frames import Frame, decode_frame, encode_frame
-from coview.server.hub import PAGE_MAX_BYTES
+from coview.server.publish import PAGE_MAX_BYTES
 from tests.cobrowse_support import publish_settings
 from tests.conftest import Server, run_async, start_server
 from tests.helpers import error_code, login

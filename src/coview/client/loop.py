@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -58,3 +59,15 @@ class BackgroundLoop:
                 self.loop.call_soon_threadsafe(self.loop.stop)
             if not self.on_loop_thread:
                 self._thread.join(timeout)
+
+
+def wait_on(changed: threading.Condition, holds: Callable[[], bool], timeout: float,
+          what: str) -> None:
+    """Wait on ``changed`` until ``holds()``; raise TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with changed:
+        while not holds():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out waiting for {what}")
+            changed.wait(remaining)

@@ -18,24 +18,11 @@ from coview.domain.agents import Agent
 from coview.domain.sessions import Seat, Session, SessionState
 from coview.domain.settings import GroupSettings
 from coview.ids import AgentId, GroupId
-from coview.protocol.reliability import Inbox, SessionLog
+from coview.protocol.reliability import SessionLog
+from coview.protocol.server import PartyEndpoint, Role
 
 LOG_MAX_BYTES = 16 * 1024 * 1024
 LOG_MAX_ITEMS = 20_000
-
-# What each side may send after the handshake (anything else is a protocol error).
-VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "error", "info",
-                              "view", "dom", "input_refused"})
-VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
-AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture",
-                            "navigate", "pause", "rc_release"})
-# Agent messages that drive the visitor's page or screen: only under remote control.
-CONTROL_TYPES = frozenset({"input", "navigate"})
-AGENT_VOLATILE = frozenset({"ack", "pointer"})
-# In a child session: what its host (an agent) and its viewer (the visitor) may send.
-HOST_RELIABLE = frozenset({"display", "paused", "end"})
-VIEWER_RELIABLE = frozenset({"leave", "end"})
-VIEWER_VOLATILE = frozenset({"ack"})
 
 # Who paused a session: the side whose pause it is, the only side an agent's resume may lift.
 PausedBy = Literal["visitor", "agent"]
@@ -86,16 +73,19 @@ class Party:
     """One side of a session (the visitor, or an agent), connected or within its window."""
 
     resume_token: str
+    role: Role
     conn: Conn | None = None
-    inbox: Inbox = field(default_factory=Inbox)
-    lost_at: float | None = None
-    num: int = 0  # 0: the visitor
+    num: int = 0  # 0: the visitor (or a child session's host)
     agent: Agent | None = None
     ack_timer: asyncio.TimerHandle | None = None  # an acknowledgement on its way
-    synced: int = 0  # the inbox position the Redis copy holds (scaled out)
     # The guests list version that first named this party: the visitor's pictures made
     # before it knew of the party (a smaller ``gv``) are not for its eyes (masks by role).
     announced: int = 0
+    # Its reliable delivery: what it sent that was taken, when it went away, acks due.
+    link: PartyEndpoint = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.link = PartyEndpoint(self.role)
 
 
 @dataclass(eq=False)
@@ -188,14 +178,6 @@ class Attachment:
         """The party whose picture the session shows (a child session's host agent)."""
         return self.party.num == 0
 
-    def allowed(self) -> tuple[frozenset[str], frozenset[str]]:
-        """The reliable and volatile message types this party may send."""
-        if self.is_visitor:
-            return (HOST_RELIABLE if self.live.parent_id else VISITOR_RELIABLE,
-                    VISITOR_VOLATILE)
-        if self.party.agent is None:
-            return VIEWER_RELIABLE, VIEWER_VOLATILE
-        return AGENT_RELIABLE, AGENT_VOLATILE
 
 
 
@@ -231,9 +213,10 @@ def to_state(live: LiveSession, *, started_wall: float) -> bytes:
 
 
 def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: float,
-               lost_at: float) -> LiveSession:
+               lost_at: float, positions: dict[int, int] | None = None) -> LiveSession:
     """A session taken over: every party away (within its reconnect window from
-    ``lost_at``), children linked by the caller. ``agents``: each agent by ID."""
+    ``lost_at``), children linked by the caller. ``agents``: each agent by ID;
+    ``positions``: the last message number taken from each party, by number."""
     s = state["session"]
     session = Session(
         session_id=s["session_id"], call_id=s["call_id"], group_id=GroupId(s["group_id"]),
@@ -245,8 +228,12 @@ def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: floa
                for num, agent_id, username, name, title, role, privileges in s["seats"]},
         peak_guests=s["peak_guests"], _next_num=s["next_num"])
     parties = [Party(resume_token=token, num=num, agent=agents.get(agent_id),
-                     lost_at=lost_at, announced=int(rest[0]) if rest else 0)
+                     role=_role(num, agents.get(agent_id), child=bool(state["parent_id"])),
+                     announced=int(rest[0]) if rest else 0)
                for num, token, agent_id, *rest in state["parties"]]
+    for party in parties:
+        party.link = PartyEndpoint(party.role, last_received=(positions or {}).get(party.num, 0))
+        party.link.connection_lost(lost_at)
     return LiveSession(
         session=session, settings=GroupSettings.model_validate(state["settings"]),
         visitor=parties[0], to_agents=new_log(), to_visitor=new_log(),
@@ -258,3 +245,8 @@ def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: floa
         parent_id=state["parent_id"], join_token=state["join_token"],
         host_num=state["host_num"], guests_version=int(state.get("gv", 0)))
 
+
+def _role(num: int, agent: Agent | None, *, child: bool) -> Role:
+    if num == 0:
+        return Role.HOST if child else Role.VISITOR
+    return Role.AGENT if agent is not None else Role.VIEWER

@@ -29,9 +29,10 @@ from starlette.responses import JSONResponse, Response
 
 from coview.errors import CoviewError, NotFound, PermissionDenied, Unavailable
 from coview.protocol.frames import ProtocolError
+from coview.protocol.server import MAX_VISITOR_FRAME
 from coview.protocol.stream import pack_frames, unpack_frames
 from coview.server.errors import coview_error_response, error_response
-from coview.server.hub import MAX_VISITOR_FRAME, SessionHub
+from coview.server.hub import SessionHub
 from coview.server.outbound import Outbound
 from coview.server.services import Services
 from coview.server.ws import Disconnected, serve_session
