@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 from coview.protocol.frames import decode_frame, encode_frame
-from coview.server.session_protocol import MAX_MESSAGE, client_address
+from coview.server.session_protocol import MAX_MESSAGE, binary_frame, client_address
 from tests.conftest import Server, run_async, start_server
 
 START = encode_frame({"t": "start", "v": "1.0", "group_id": 12345, "key_kind": "random",
@@ -95,3 +96,12 @@ def test_other_websocket_paths_go_to_the_app(server: Server) -> None:
 def test_client_address(peer: str, forwarded: str | None, trusted: list[str] | str,
                         address: str) -> None:
     assert client_address(peer, forwarded, trusted) == address
+
+
+def test_relayed_frames_are_the_bytes_websockets_would_write() -> None:
+    """Each reader without compression is written the frame built once, without websockets'
+    per-frame objects: byte for byte what websockets itself writes, at every length form."""
+    for size in (0, 1, 125, 126, 127, 65535, 65536, 70000):
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        expected = Frame(Opcode.BINARY, payload).serialize(mask=False)
+        assert binary_frame(payload) == expected, size

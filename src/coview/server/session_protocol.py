@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import struct
 from collections import deque
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -346,12 +347,17 @@ class SocketConn:
         ws = protocol.ws
         if protocol.lost or protocol.transport is None or ws.state is not State.OPEN:
             return
+        transport = protocol.transport
+        plain = not ws.extensions  # no compression: every reader gets the same bytes
         while not self.paused:
             frame = self.outbound.get_nowait()
             if frame is None:
                 break
-            ws.send_binary(frame)
-            protocol.transport.write(b"".join(ws.data_to_send()))
+            if plain:
+                transport.write(binary_frame(frame))
+            else:
+                ws.send_binary(frame)
+                transport.write(b"".join(ws.data_to_send()))
         else:
             return  # the socket is full: resume_writing() flushes the rest
         if self.outbound.closed and not self.closing:
@@ -362,6 +368,24 @@ class SocketConn:
 
     def close(self) -> None:
         self.outbound.close()
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """A final, unmasked binary WebSocket frame holding ``payload`` (RFC 6455, 5.2): what
+    websockets' ``send_binary`` writes for a server without extensions, made without its
+    per-frame objects. A relayed message goes to each reader as these same bytes."""
+    length = len(payload)
+    if length < 126:
+        head = bytes((0x82, length))
+    elif length < 65536:
+        head = _HEAD16.pack(0x82, 126, length)
+    else:
+        head = _HEAD64.pack(0x82, 127, length)
+    return head + payload
+
+
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
 
 
 def client_address(peer: str, forwarded: str | None, trusted: list[str] | str) -> str:
