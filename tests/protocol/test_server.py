@@ -67,23 +67,40 @@ def test_volatile_frames_are_relayed_unnumbered_and_acks_consumed() -> None:
     assert visitor.ack(1.0) is None  # nothing numbered arrived: nothing to acknowledge
 
 
+def handle(endpoint: PartyEndpoint, data: bytes, now: float) -> None:
+    """What the hub does: take the frame, act on it, say so."""
+    if endpoint.receive(data, now) is not None:
+        endpoint.handled(now)
+
+
 def test_one_acknowledgement_covers_a_burst() -> None:
     visitor = PartyEndpoint(Role.VISITOR)
     for n in range(1, 51):
-        visitor.receive(frame("dom", n), 100.0 + n * 0.0001)
+        handle(visitor, frame("dom", n), 100.0 + n * 0.0001)
     assert visitor.ack_due == pytest.approx(100.0001 + ACK_DELAY)
     assert visitor.ack(100.0) is None  # not yet
     assert visitor.ack(100.0 + ACK_DELAY + 0.001) == 50
     assert visitor.ack(101.0) is None  # said once
-    visitor.receive(frame("dom", 50), 101.0)  # a duplicate asks for nothing new
+    handle(visitor, frame("dom", 50), 101.0)  # a duplicate asks for nothing new
     assert visitor.ack_due is None
-    visitor.receive(frame("dom", 51), 101.0)
+    handle(visitor, frame("dom", 51), 101.0)
     assert visitor.ack(101.0 + ACK_DELAY) == 51
+
+
+def test_a_message_still_being_acted_on_is_not_acknowledged() -> None:
+    """The hub may wait (an audit record) while acting on a message; an acknowledgement due
+    meanwhile covers only what it finished, so the sender keeps the rest to send again."""
+    visitor = PartyEndpoint(Role.VISITOR)
+    handle(visitor, frame("dom", 1), 0.0)
+    assert visitor.receive(frame("rc", 2, enabled=True), 0.001) is not None  # being acted on
+    assert visitor.ack(ACK_DELAY) == 1
+    visitor.handled(0.02)
+    assert visitor.ack(0.02 + ACK_DELAY) == 2
 
 
 def test_the_window_runs_from_the_drop_and_stops_on_return() -> None:
     agent = PartyEndpoint(Role.AGENT)
-    agent.receive(frame("message", 1), 5.0)
+    handle(agent, frame("message", 1), 5.0)
     agent.connection_lost(10.0)
     assert agent.ack(20.0) is None  # nobody to tell
     assert not agent.expired(39.9, 30)

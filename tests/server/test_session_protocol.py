@@ -13,7 +13,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from coview.protocol.frames import decode_frame, encode_frame
-from coview.server.session_protocol import MAX_MESSAGE, binary_frame, client_address
+from coview.server.session_protocol import MAX_MESSAGE, client_address
+from coview.server.wire import binary_frame
 from tests.conftest import Server, run_async, start_server
 
 START = encode_frame({"t": "start", "v": "1.0", "group_id": 12345, "key_kind": "random",

@@ -90,6 +90,7 @@ class PartyEndpoint:
         self.inbox = Inbox(last_received)
         self.lost_at: float | None = None  # when its connection went, inside its window
         self.ack_due: float | None = None  # when the next acknowledgement goes
+        self.handled_last = last_received  # the last message the server has acted on
         self.synced = last_received  # the position another process's copy holds
 
     @property
@@ -101,9 +102,10 @@ class PartyEndpoint:
         return MAX_VISITOR_FRAME if self.role.shows else MAX_AGENT_FRAME
 
     def receive(self, data: bytes, now: float) -> Incoming | None:
-        """The party's frame checked: what to act on, or None (an acknowledgement, a
-        message already delivered). Raise :class:`ProtocolError` for a frame out of bounds,
-        a type the party may not send, or a gap in its numbers."""
+        """The party's frame checked: what to act on (then :meth:`handled` once acted on),
+        or None (an acknowledgement, a message already delivered). Raise
+        :class:`ProtocolError` for a frame out of bounds, a type the party may not send, or a
+        gap in its numbers."""
         frame = decode_frame(data, max_bytes=self.max_frame)
         reliable_types, volatile_types = ALLOWED[self.role]
         seq = frame.header.get("s")
@@ -115,16 +117,22 @@ class PartyEndpoint:
             raise ProtocolError(f"unexpected reliable {frame.type!r}")
         if not self.inbox.accept(seq):
             return None
+        return Incoming(frame, reliable=True)
+
+    def handled(self, now: float) -> None:
+        """The server has acted on the last message taken (relayed it, written it where a
+        takeover reads it): it may be acknowledged from now on. A message still being acted
+        on is never acknowledged, so a sender never forgets one the server could still lose."""
+        self.handled_last = self.inbox.last
         if self.ack_due is None:
             self.ack_due = now + ACK_DELAY
-        return Incoming(frame, reliable=True)
 
     def ack(self, now: float) -> int | None:
         """The position to acknowledge if an acknowledgement is due at ``now``."""
         if self.ack_due is None or now < self.ack_due:
             return None
         self.ack_due = None
-        return self.inbox.last
+        return self.handled_last
 
     def unsynced(self) -> int | None:
         """The position to copy to the other processes, if it moved since the last copy."""

@@ -112,7 +112,7 @@ class Admission:
                           code="invalid_parameter")
         session_id = uuid.uuid4().hex
         key = await self.claims.claim_key(group_id, key, session_id, settings,
-                                    random=hello.key_kind == "random")
+                                          random=hello.key_kind == "random")
         try:
             await self.claims.enforce_limit(group_id, settings)
             call_id = await self.reg.svc.database.start_session_record(
@@ -142,8 +142,8 @@ class Admission:
         await self.reg.register(live)
         self.reg.sessions[session_id] = live
         await self.reg.svc.audit(group_id, AuditAction.SESSION_START, actor="visitor",
-                             address=conn.address, call_id=call_id,
-                             session_type=hello.session_type)
+                                 address=conn.address, call_id=call_id,
+                                 session_type=hello.session_type)
         log.info("session started", extra={"fields": {"call_id": call_id,
                                                       "group_id": group_id}})
         if hello.presence_start and hello.key_kind == "visitor" and self.reg.presence is not None:
@@ -170,19 +170,19 @@ class Admission:
             if await count_attempt(self.reg.svc.bus, "join_throttled_audit",
                                    {"agent": (str(agent.agent_id), RateLimit(1))}) is None:
                 await self.reg.svc.audit(group_id, AuditAction.JOIN_THROTTLED,
-                                     actor=agent.username, address=conn.address,
-                                     limit=exc.limit)
+                                         actor=agent.username, address=conn.address,
+                                         limit=exc.limit)
             raise
         holder = await self.reg.svc.bus.holder(key_claim(group_id, hello.key))
         live = self.reg.sessions.get(holder) if holder else None
         if live is None or live.session.ended:
             reached = await self.join_throttle.record_failure(subjects)
             await self.reg.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
-                                 address=conn.address, reason="no session with this key")
+                                     address=conn.address, reason="no session with this key")
             if reached:
                 await self.reg.svc.audit(group_id, AuditAction.JOIN_THROTTLED,
-                                     actor=agent.username, address=conn.address,
-                                     limits=reached)
+                                         actor=agent.username, address=conn.address,
+                                         limits=reached)
                 if self.reg.webhooks is not None:
                     self.reg.webhooks.emit(group_id, "security.join_throttled", {
                         "limits": reached, "agent": agent.username, "address": conn.address})
@@ -197,7 +197,7 @@ class Admission:
                                           agent.agent_role))
         except (SessionFull, SessionEnded) as exc:
             await self.reg.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
-                                 address=conn.address, reason=exc.code)
+                                     address=conn.address, reason=exc.code)
             raise Refused(exc.message, code=exc.code) from None
         return self.seat(live, conn, seat.num, agent)
 
@@ -231,12 +231,8 @@ class Admission:
         live = self.reg.sessions.get(hello.session_id)
         if live is None:
             reason = self.reg.ended.get(hello.session_id)
-            if reason is None and self.reg.cluster is not None:
-                reason = await self.reg.cluster.ended_reason(hello.session_id)
-                if reason is None:
-                    # Perhaps on its way back (Redis restarted, its process writes it
-                    # again): the client tries again within its reconnect window.
-                    raise Unavailable("the session is not known yet", part="bus")
+            if reason is None:  # ended on another process, or on its way back (Unavailable)
+                reason = await self.reg.replicas.ended_reason(hello.session_id)
             if reason is not None:
                 raise Refused(reason, code="ended")
             raise Refused("there is no such session", code="not_found")

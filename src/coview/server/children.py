@@ -82,7 +82,7 @@ class Children:
         group_id, settings = parent.session.group_id, parent.settings
         session_id = uuid.uuid4().hex
         key = await self.claims.claim_key(group_id, random_key(settings.random_key_length),
-                                    session_id, settings, random=True)
+                                          session_id, settings, random=True)
         try:
             call_id = await self.reg.svc.database.start_session_record(
                 session_id=session_id, group_id=group_id, key=key,
@@ -108,9 +108,9 @@ class Children:
         parent.children[hello.session_type] = live
         self.reg.changed(parent)
         await self.reg.svc.audit(group_id, AuditAction.SESSION_START, actor=agent.username,
-                             address=conn.address, call_id=call_id,
-                             session_type=hello.session_type,
-                             parent_call_id=parent.session.call_id)
+                                 address=conn.address, call_id=call_id,
+                                 session_type=hello.session_type,
+                                 parent_call_id=parent.session.call_id)
         notice = {**live.notice(), "timestamp": int(self.reg.svc.clock() * 1000)}
         self.pub.publish(parent, to_agents=False, header={**notice, "join_token": live.join_token})
         self.pub.publish(parent, to_agents=True, header=notice)

@@ -22,7 +22,7 @@ class Claims:
         self.ending = ending
 
     async def claim_key(self, group_id: GroupId, key: str, session_id: str,
-                         settings: GroupSettings, *, random: bool) -> str:
+                        settings: GroupSettings, *, random: bool) -> str:
         for _ in range(20 if random else 1):
             holder = await self.reg.svc.bus.claim(key_claim(group_id, key), session_id)
             if holder is None:
@@ -44,7 +44,7 @@ class Claims:
         raise Refused(f"a session with key {key!r} is already running", code="dupkey")
 
     async def count_start(self, group_id: GroupId, settings: GroupSettings,
-                           address: str) -> None:
+                          address: str) -> None:
         """Starting a session needs no sign-in: bound starts per address and per group
         (docs/settings.md); the first refusal of a minute is audited and sent to webhooks."""
         over = await count_attempt(self.reg.svc.bus, "start", {
@@ -55,10 +55,10 @@ class Claims:
         kind, excess = over
         if excess == 1:
             await self.reg.svc.audit(group_id, AuditAction.START_THROTTLED, actor="visitor",
-                                 address=address, limit=kind)
+                                     address=address, limit=kind)
             if self.reg.webhooks is not None:
                 self.reg.webhooks.emit(group_id, "security.start_throttled",
-                                   {"limit": kind, "address": address})
+                                       {"limit": kind, "address": address})
         per = "this address" if kind == "address" else "this group"
         raise Refused(f"too many sessions started from {per} in the last minute; try again "
                       "in a minute", code="start_throttled")
@@ -66,14 +66,12 @@ class Claims:
     async def enforce_limit(self, group_id: GroupId, settings: GroupSettings) -> None:
         """Keep the group's session limit: refuse the new session, or end the oldest sessions
         that no agent is in. A session with an agent in it is never ended to make room."""
-        if self.reg.cluster is not None:
-            running = await self.reg.cluster.running(group_id)  # on every process
-        else:
-            running = [live.session.session_id for live in
-                       sorted((live for live in self.reg.sessions.values()
-                               if live.session.group_id == group_id
-                               and not live.session.ended and not live.parent_id),
-                              key=lambda live: live.session.started_at)]
+        here = [live.session.session_id for live in
+                sorted((live for live in self.reg.sessions.values()
+                        if live.session.group_id == group_id
+                        and not live.session.ended and not live.parent_id),
+                       key=lambda live: live.session.started_at)]
+        running = await self.reg.replicas.running(group_id, here=here)  # on every process
         if len(running) < settings.max_sessions:
             return
         refusal = Refused(f"the group allows {settings.max_sessions} simultaneous sessions",
@@ -92,11 +90,7 @@ class Claims:
         found: list[str] = []
         for at in range(0, len(running), 50):
             batch = running[at:at + 50]
-            if self.reg.cluster is None:
-                seated = [bool(self.reg.sessions[sid].session.seats) if sid in self.reg.sessions
-                          else False for sid in batch]
-            else:
-                seated = await self.reg.cluster.seated(batch)
+            seated = await self.reg.replicas.seated(batch, here=self._seated_here)
             found += [sid for sid, has in zip(batch, seated, strict=True) if not has]
             if len(found) >= needed:
                 return found[:needed]
@@ -106,6 +100,8 @@ class Claims:
         """Whether a key's holder is no session at all (its end was never recorded)."""
         if holder in self.reg.sessions:
             return False
-        if self.reg.cluster is None:
-            return True
-        return await self.reg.cluster.owner(holder) is None
+        return await self.reg.replicas.owner(holder) is None
+
+    def _seated_here(self, sid: str) -> bool:
+        live = self.reg.sessions.get(sid)
+        return live is not None and bool(live.session.seats)

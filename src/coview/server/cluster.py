@@ -194,15 +194,20 @@ class Cluster:
         return value.decode() if value else None
 
     async def ended_reason(self, sid: str) -> str | None:
+        """Why a session ended; a session Redis knows nothing of may be on its way back (Redis
+        restarted and its process writes it again): Unavailable, and the client tries again
+        within its reconnect window."""
         value = await self._call(lambda r: r.get(self._k(f"ended:{sid}")))
-        return value.decode() if value else None
+        if not value:
+            raise Unavailable("the session is not known yet", part="bus")
+        return str(value.decode())
 
-    async def running(self, group_id: int) -> list[str]:
+    async def running(self, group_id: int, *, here: list[str]) -> list[str]:
         """The group's sessions (not child sessions), oldest first, on every process."""
         values = await self._call(lambda r: r.zrange(self._k(f"live:{group_id}"), 0, -1))
         return [v.decode() for v in values]
 
-    async def seated(self, sids: list[str]) -> list[bool]:
+    async def seated(self, sids: list[str], *, here: Callable[[str], bool]) -> list[bool]:
         """For each session, whether an agent has a seat in it (from its state in Redis;
         a session whose state is gone counts as empty)."""
         if not sids:

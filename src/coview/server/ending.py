@@ -37,20 +37,19 @@ class Ending:
         if live is not None:
             await self.end(live, SessionEndReason.KILLED, detail=detail)
             return
-        if self.reg.cluster is not None:
-            owner = await self.reg.cluster.owner(session_id)
-            if owner is not None:
-                self.reg.cluster.send(owner, {"t": "kill", "sid": session_id, "detail": detail})
+        owner = await self.reg.replicas.owner(session_id)
+        if owner is not None:
+            self.reg.replicas.send(owner, {"t": "kill", "sid": session_id, "detail": detail})
 
     async def sign_out(self, agent_id: AgentId) -> None:
         """An agent's tokens were revoked (a password, role, privilege or disabled change, or
         signing out): it leaves every session it is in, here and on the other processes."""
         await self.sign_out_here(agent_id)
-        if self.reg.cluster is not None:
-            with contextlib.suppress(Unavailable):
-                for proc in await self.reg.cluster.procs():
-                    if proc != self.reg.cluster.proc:
-                        self.reg.cluster.send(proc, {"t": "signout", "agent": int(agent_id)})
+        replicas = self.reg.replicas
+        with contextlib.suppress(Unavailable):
+            for proc in await replicas.procs():
+                if proc != replicas.proc:
+                    replicas.send(proc, {"t": "signout", "agent": int(agent_id)})
 
     async def sign_out_here(self, agent_id: AgentId) -> None:
         """:meth:`sign_out` for this process's sessions."""
@@ -65,7 +64,7 @@ class Ending:
                     await self.remove_agent(live, party)
             if live.visitor.agent is not None and live.visitor.agent.agent_id == agent_id:
                 await self.end(live, SessionEndReason.OTHER_SIDE,
-                                detail="its host agent was signed out")
+                               detail="its host agent was signed out")
 
     async def kill_here(self, session_id: str, detail: str) -> None:
         """Another process asked to end one of this process's sessions."""
@@ -98,7 +97,7 @@ class Ending:
             self.reg.changed(live)
 
     async def end(self, live: LiveSession, reason: SessionEndReason, *,
-                   detail: str = "") -> None:
+                  detail: str = "") -> None:
         if live.session.end(reason, self.reg.clock()):
             if detail and live.report_errors:
                 live.errors.append(detail)
@@ -124,15 +123,12 @@ class Ending:
                 self.pub.publish(parent, to_agents=to_agents, header=notice)
         for to_agents in (True, False):
             self.pub.publish(live, to_agents=to_agents,
-                          header={"t": "ended", "reason": reason.value, "detail": detail})
+                             header={"t": "ended", "reason": reason.value, "detail": detail})
         conns = [p.conn for p in [live.visitor, *live.agents.values()] if p.conn is not None]
-        if self.reg.cluster is not None:  # after the ``ended`` above, which waits for Redis
-            self.reg.cluster.when_durable(lambda: _close(conns))
-        else:
-            _close(conns)
-        if self.reg.cluster is not None:
-            self.reg.cluster.forget(session.session_id, call_id=session.call_id,
-                                group_id=session.group_id, reason=reason.value)
+        # After the ``ended`` above, which waits for Redis when scaled out.
+        self.reg.replicas.when_durable(lambda: _close(conns))
+        self.reg.replicas.forget(session.session_id, call_id=session.call_id,
+                                 group_id=session.group_id, reason=reason.value)
         if parent is not None:
             self.reg.changed(parent)
         with contextlib.suppress(Unavailable):  # a claim without an owner is stale
@@ -142,7 +138,7 @@ class Ending:
                 session.call_id, reason=reason.value, peak_guests=session.peak_guests,
                 errors=live.errors if live.report_errors else [])
             await self.reg.svc.audit(session.group_id, AuditAction.SESSION_END, actor="coview",
-                                 address="", call_id=session.call_id, reason=reason.value)
+                                     address="", call_id=session.call_id, reason=reason.value)
         except CoviewError:
             log.warning("could not record the end of a session",
                         extra={"fields": {"call_id": session.call_id}})

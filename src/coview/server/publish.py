@@ -44,30 +44,27 @@ class Publisher:
             self.request_keyframe(live)
 
     def publish_raw(self, live: LiveSession, *, to_agents: bool, inner: bytes,
-                     sender: int) -> bytes:
+                    sender: int) -> bytes:
         """Append a message once to a direction's log and queue it for each reader."""
         log_ = live.to_agents if to_agents else live.to_visitor
         seq = log_.last_seq + 1
         wrapped = encode_relayed(seq, sender, inner)
         log_.append(wrapped)
-        if self.reg.cluster is not None:
-            # Once into the session's copy and out to every other process with its readers.
-            origin = (live.visitor if sender == 0 else live.agents.get(sender)) \
-                if sender >= 0 else None
-            last = origin.link.last_received if origin is not None else 0
-            if origin is not None:
-                origin.link.synced = last
-            self.reg.cluster.append(live.session.session_id, to_agents, seq, log_.first_seq,
-                                wrapped, sender if origin is not None else -1, last)
+        # Once into the session's copy and out to every other process with its readers.
+        origin = (live.visitor if sender == 0 else live.agents.get(sender)) \
+            if sender >= 0 else None
+        last = origin.link.last_received if origin is not None else 0
+        if origin is not None:
+            origin.link.synced = last
+        replicas = self.reg.replicas
+        replicas.append(live.session.session_id, to_agents, seq, log_.first_seq, wrapped,
+                        sender if origin is not None else -1, last)
         readers = list(live.agents.values()) if to_agents else [live.visitor]
         conns = [p.conn for p in readers if p.conn is not None and not p.conn.remote]
-        if self.reg.cluster is not None:
-            # Scaled out, a reader here gets a message once Redis holds it: were this process
-            # to die first, the one taking the session over would number it anew, and the
-            # reader would see it twice. (A reader that resumes meanwhile has it from the log.)
-            self.reg.cluster.when_durable(lambda: _deliver(conns, wrapped))
-        else:
-            _deliver(conns, wrapped)
+        # Scaled out, a reader here gets a message once Redis holds it: were this process
+        # to die first, the one taking the session over would number it anew, and the
+        # reader would see it twice. (A reader that resumes meanwhile has it from the log.)
+        replicas.when_durable(lambda: _deliver(conns, wrapped))
         return wrapped
 
     def announce_guests(self, live: LiveSession) -> None:

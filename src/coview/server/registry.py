@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from coview.bus.replicas import LocalReplicas, SessionReplicas
 from coview.domain.sessions import Session, SessionEndReason
 from coview.errors import CoviewError, Unavailable
 from coview.server.live import LiveSession, to_state
@@ -30,7 +31,9 @@ class Registry:
                  presence: PresenceService | None, webhooks: Webhooks | None,
                  cluster: Cluster | None) -> None:
         self.svc = services
-        self.cluster = cluster
+        self.cluster = cluster  # scaled out (takeover, the ticker); else None
+        # The copies of this process's sessions: in Redis when scaled out, else nowhere.
+        self.replicas: SessionReplicas = cluster if cluster is not None else LocalReplicas()
         self.presence = presence
         self.webhooks = webhooks
         self.clock = clock
@@ -43,11 +46,9 @@ class Registry:
 
     async def register(self, live: LiveSession) -> None:
         """Before a new session is known: its copy and its owner in Redis."""
-        if self.cluster is None:
-            return
         session = live.session
         try:
-            await self.cluster.register(
+            await self.replicas.register(
                 session.session_id, call_id=session.call_id, group_id=session.group_id,
                 started=self.svc.clock(), counted=not live.parent_id,
                 state=lambda: self.state(live))
@@ -60,8 +61,8 @@ class Registry:
             raise
 
     def changed(self, live: LiveSession) -> None:
-        if self.cluster is not None and self.sessions.get(live.session.session_id) is live:
-            self.cluster.changed(live.session.session_id, lambda: self.state(live))
+        if self.sessions.get(live.session.session_id) is live:
+            self.replicas.changed(live.session.session_id, lambda: self.state(live))
 
     def state(self, live: LiveSession) -> bytes:
         started = self.svc.clock() - (self.clock() - live.session.started_at)

@@ -46,8 +46,9 @@ class Relay:
             await self.from_visitor(live, incoming.frame, data)
         else:
             await self.from_agent(live, party, incoming.frame, data)
-        if self.reg.cluster is not None and (position := party.link.unsynced()) is not None:
-            self.reg.cluster.note_inbox(live.session.session_id, party.num, position)
+        party.link.handled(now)
+        if (position := party.link.unsynced()) is not None:
+            self.reg.replicas.note_inbox(live.session.session_id, party.num, position)
         self.schedule_ack(party, now)
 
     def schedule_ack(self, party: Party, now: float) -> None:
@@ -59,7 +60,7 @@ class Relay:
                 max(0.0, due - now), self.ack, party)
 
     def relay_volatile(self, live: LiveSession, att: Attachment, frame: Frame,
-                        data: bytes) -> None:
+                       data: bytes) -> None:
         if not att.is_visitor:
             return  # an agent's pointer is drawn only by the visitor's UI: not relayed yet
         if frame.type == "tile":
@@ -84,9 +85,9 @@ class Relay:
                 remote, remote_barred = True, remote_barred or barred
             elif not barred:
                 party.conn.outbound.put_volatile(slot, data, replaces_all=replaces)
-        if remote and not remote_barred and self.reg.cluster is not None:
-            self.reg.cluster.publish(live.session.session_id, VOLATILE,
-                                 encode_frame({"t": "v", "slot": slot, "all": replaces}, data))
+        if remote and not remote_barred:
+            self.reg.replicas.publish(live.session.session_id, VOLATILE,
+                                      encode_frame({"t": "v", "slot": slot, "all": replaces}, data))
 
     async def from_visitor(self, live: LiveSession, frame: Frame, data: bytes) -> None:
         kind, header = frame.type, frame.header
@@ -100,21 +101,21 @@ class Relay:
             return
         if kind == "dom":
             self.pub.keep_page(live, bool(header.get("full")),
-                            self.pub.publish_raw(live, to_agents=True, inner=data, sender=0))
+                               self.pub.publish_raw(live, to_agents=True, inner=data, sender=0))
             return
         if kind == "rc":
             enabled = bool(header.get("enabled"))
             if enabled and not live.settings.remote_control_enabled:
                 self.pub.publish(live, to_agents=False,
-                              header={"t": "rc_disabled",
-                                      "message": "remote control is off for this group"})
+                                 header={"t": "rc_disabled",
+                                         "message": "remote control is off for this group"})
                 return
             live.rc_enabled = enabled
             if enabled:
                 await self.reg.svc.audit(live.session.group_id, AuditAction.REMOTE_CONTROL_GRANTED,
-                                     actor="visitor", address=_address(live.visitor),
-                                     call_id=live.session.call_id,
-                                     agents=sorted(live.agents))
+                                         actor="visitor", address=_address(live.visitor),
+                                         call_id=live.session.call_id,
+                                         agents=sorted(live.agents))
         elif kind == "paused":
             live.note_paused(header)
             for party in live.agents.values():
@@ -122,13 +123,13 @@ class Relay:
                     party.conn.outbound.clear_volatile()
         elif kind == "display":
             live.display = {k: header[k] for k in ("name", "width", "height", "e", "index",
-                                                     "kind") if k in header}
+                                                   "kind") if k in header}
         if kind in ("rc", "paused", "display"):
             self.reg.changed(live)
         self.pub.publish_raw(live, to_agents=True, inner=data, sender=0)
 
     async def from_agent(self, live: LiveSession, party: Party, frame: Frame,
-                          data: bytes) -> None:
+                         data: bytes) -> None:
         kind = frame.type
         if kind == "leave":
             await self.ending.remove_agent(live, party)
@@ -142,29 +143,29 @@ class Relay:
                        and agent is not None and Privilege.REMOTE_CONTROL in agent.privileges)
             if not allowed:
                 self.pub.send_to(party, {"t": "rc_refused",
-                                      "message": "remote control is not enabled"})
+                                         "message": "remote control is not enabled"})
                 return
             if live.visitor.conn is None:
                 # Control acts only on what the visitor shows now: input kept for a visitor
                 # who is away would act blind after its resume (issue 14, suite item 8).
                 self.pub.send_to(party, {"t": "rc_refused",
-                                      "message": "the visitor is not connected"})
+                                         "message": "the visitor is not connected"})
                 return
         if kind == "rc_request":
             agent = party.agent
             if agent is None or Privilege.REMOTE_CONTROL not in agent.privileges:
                 self.pub.send_to(party, {"t": "rc_refused",
-                                      "message": "you do not have the remote control "
-                                                 "privilege"})
+                                         "message": "you do not have the remote control "
+                                         "privilege"})
                 return
         if kind == "pause" and live.refuses_pause(frame.header):
             self.pub.send_to(party, {"t": "pause_refused",
-                                  "message": "the visitor paused the session: only the "
-                                             "visitor can resume it"})
+                                     "message": "the visitor paused the session: only the "
+                                     "visitor can resume it"})
             return
         if kind == "gesture" and not live.settings.gestures_enabled:
             self.pub.send_to(party, {"t": "gesture_refused",
-                                  "message": "gestures are off for this group"})
+                                     "message": "gestures are off for this group"})
             return
         self.pub.publish_raw(live, to_agents=False, inner=data, sender=party.num)
         if kind in ("message", "gesture"):
@@ -173,16 +174,14 @@ class Relay:
 
     def ack(self, party: Party) -> None:
         party.ack_timer = None
-        now = self.reg.clock()
+        # The timer fires when the endpoint said the acknowledgement is due.
+        now = max(self.reg.clock(), party.link.ack_due or 0.0)
         last = party.link.ack(now)
         if last is None:
             self.schedule_ack(party, now)  # not due yet (or nobody to tell)
             return
-        if self.reg.cluster is not None:
-            # Only what Redis holds: another process could take the session over.
-            self.reg.cluster.when_durable(lambda: self.send_ack(party, last))
-        else:
-            self.send_ack(party, last)
+        # Only what Redis holds, scaled out: another process could take the session over.
+        self.reg.replicas.when_durable(lambda: self.send_ack(party, last))
 
     def send_ack(self, party: Party, last: int) -> None:
         conn = party.conn

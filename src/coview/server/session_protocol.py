@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import copy
 import logging
-import struct
 from collections import deque
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +37,7 @@ from websockets.server import ServerProtocol
 from coview.protocol.frames import ProtocolError
 from coview.server.hub import SessionHub
 from coview.server.outbound import Outbound
+from coview.server.wire import binary_frame
 from coview.server.ws import Disconnected, origin_allowed_for, serve_session
 
 log = logging.getLogger("coview.ws")
@@ -368,24 +368,6 @@ class SocketConn:
 
     def close(self) -> None:
         self.outbound.close()
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """A final, unmasked binary WebSocket frame holding ``payload`` (RFC 6455, 5.2): what
-    websockets' ``send_binary`` writes for a server without extensions, made without its
-    per-frame objects. A relayed message goes to each reader as these same bytes."""
-    length = len(payload)
-    if length < 126:
-        head = bytes((0x82, length))
-    elif length < 65536:
-        head = _HEAD16.pack(0x82, 126, length)
-    else:
-        head = _HEAD64.pack(0x82, 127, length)
-    return head + payload
-
-
-_HEAD16 = struct.Struct("!BBH")
-_HEAD64 = struct.Struct("!BBQ")
 
 
 def client_address(peer: str, forwarded: str | None, trusted: list[str] | str) -> str:

@@ -104,7 +104,7 @@ class Takeover:
             parent.children.setdefault(live.session.session_type, live)
         self.reg.cluster.publish(session_id, MOVED, b"")  # forwarded clients reconnect
         log.info("session adopted", extra={"fields": {"call_id": live.session.call_id,
-                                                       "from": dead}})
+                                                      "from": dead}})
         return True
 
     async def adopt_orphans(self) -> None:
@@ -146,7 +146,7 @@ class Takeover:
                 if (await self.reg.cluster.owner(session_id) != self.reg.cluster.proc
                         or await self.reg.svc.bus.holder(live.claim_name) != session_id):
                     await self.ending.end(live, SessionEndReason.ERROR,
-                                    detail="its key was taken while Redis was unavailable")
+                                          detail="its key was taken while Redis was unavailable")
 
     async def hand_off(self) -> None:
         """Stop running sessions without ending them (scaled out, the process stops): the
