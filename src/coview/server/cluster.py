@@ -17,15 +17,7 @@ Everything a process writes goes through one ordered pipeline (one connection, i
 batches): a client's welcome (sent to one process) cannot overtake the session's earlier
 messages (published to all).
 
-Keys (under the prefix): ``proc:P`` heartbeat; ``procs`` the processes; ``owner:S`` the process
-running session S; ``owned:P`` its sessions; ``state:S`` the session's state (JSON);
-``inbox:S`` the last message number taken from each party; ``log:S:a`` and ``log:S:v`` the
-streams of messages to agents and to the visitor (ID ``seq-1``); ``call:C`` a call ID's session;
-``live:G`` a group's sessions by start time; ``ended:S`` why a session ended (an hour);
-``presence:G`` each process's view of the group's online visitors (field ``V|P``),
-``presences:P`` what P wrote there; ``oneclick:G:V`` a visitor's one-click request; ``once:N``
-news one process has sent (an hour). Channels: ``to:P`` one process's messages, ``s:S`` one
-session's messages.
+Its Redis keys and channels are named in ``coview.bus.names.ClusterKeys``.
 """
 
 from __future__ import annotations
@@ -44,7 +36,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from coview.bus.names import TO_AGENTS, TO_VISITOR, Command
+from coview.bus.names import TO_AGENTS, TO_VISITOR, ClusterKeys, Command
 from coview.bus.redis import CLIENT_OPTIONS
 from coview.errors import Unavailable
 from coview.protocol.frames import ProtocolError, decode_frame, encode_frame
@@ -96,6 +88,7 @@ class Cluster:
                  beat: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.prefix = prefix
+        self.keys = ClusterKeys(prefix)
         self.lease = lease
         self.beat = beat
         self.clock = clock
@@ -151,7 +144,7 @@ class Cluster:
             return
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await asyncio.wait_for(self.flush(), 5)
-            await self._redis.delete(self._k(f"proc:{self.proc}"))
+            await self._redis.delete(self.keys.proc(self.proc))
         self._left = self._broken = True  # nothing more: the sessions are no longer ours
 
     async def close(self) -> None:
@@ -176,35 +169,35 @@ class Cluster:
         for name, script in (("append", _APPEND), ("take", _TAKE), ("one_click", _ONE_CLICK)):
             self._sha[name] = str(await redis.script_load(script))
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._k(f"proc:{self.proc}"), b"1", px=int(self.lease * 1000))
-            pipe.sadd(self._k("procs"), self.proc)
+            pipe.set(self.keys.proc(self.proc), b"1", px=int(self.lease * 1000))
+            pipe.sadd(self.keys.procs, self.proc)
             await pipe.execute()
 
     # -- reading -------------------------------------------------------------------------
 
     async def owner(self, sid: str) -> str | None:
-        value = await self._call(lambda r: r.get(self._k(f"owner:{sid}")))
+        value = await self._call(lambda r: r.get(self.keys.owner(sid)))
         return value.decode() if value else None
 
     async def alive(self, proc: str) -> bool:
-        return bool(await self._call(lambda r: r.exists(self._k(f"proc:{proc}"))))
+        return bool(await self._call(lambda r: r.exists(self.keys.proc(proc))))
 
     async def session_of_call(self, call_id: int) -> str | None:
-        value = await self._call(lambda r: r.get(self._k(f"call:{call_id}")))
+        value = await self._call(lambda r: r.get(self.keys.call(call_id)))
         return value.decode() if value else None
 
     async def ended_reason(self, sid: str) -> str | None:
         """Why a session ended; a session Redis knows nothing of may be on its way back (Redis
         restarted and its process writes it again): Unavailable, and the client tries again
         within its reconnect window."""
-        value = await self._call(lambda r: r.get(self._k(f"ended:{sid}")))
+        value = await self._call(lambda r: r.get(self.keys.ended(sid)))
         if not value:
             raise Unavailable("the session is not known yet", part="bus")
         return str(value.decode())
 
     async def running(self, group_id: int, *, here: list[str]) -> list[str]:
         """The group's sessions (not child sessions), oldest first, on every process."""
-        values = await self._call(lambda r: r.zrange(self._k(f"live:{group_id}"), 0, -1))
+        values = await self._call(lambda r: r.zrange(self.keys.live(group_id), 0, -1))
         return [v.decode() for v in values]
 
     async def seated(self, sids: list[str], *, here: Callable[[str], bool]) -> list[bool]:
@@ -212,45 +205,45 @@ class Cluster:
         a session whose state is gone counts as empty)."""
         if not sids:
             return []
-        states = await self._call(lambda r: r.mget([self._k(f"state:{sid}") for sid in sids]))
+        states = await self._call(lambda r: r.mget([self.keys.state(sid) for sid in sids]))
         return [bool(state) and bool(json.loads(state)["session"]["seats"]) for state in states]
 
     async def procs(self) -> list[str]:
         """Every process that joined (dead ones included until forgotten)."""
         return sorted(v.decode() for v in
-                      await self._call(lambda r: r.smembers(self._k("procs"))))
+                      await self._call(lambda r: r.smembers(self.keys.procs)))
 
     async def dead_procs(self) -> list[str]:
         procs = sorted(v.decode() for v in
-                       await self._call(lambda r: r.smembers(self._k("procs"))))
+                       await self._call(lambda r: r.smembers(self.keys.procs)))
         others = [p for p in procs if p != self.proc]
         if not others:
             return []
-        beats = await self._call(lambda r: r.mget([self._k(f"proc:{p}") for p in others]))
+        beats = await self._call(lambda r: r.mget([self.keys.proc(p) for p in others]))
         return [p for p, beat in zip(others, beats, strict=True) if beat is None]
 
     async def owned_by(self, proc: str) -> list[str]:
-        values = await self._call(lambda r: r.smembers(self._k(f"owned:{proc}")))
+        values = await self._call(lambda r: r.smembers(self.keys.owned(proc)))
         return sorted(v.decode() for v in values)
 
     async def forget_proc(self, proc: str) -> None:
         """A dead process whose sessions have all been adopted: forget it and the visitors
         it had online."""
         async def drop(r: Redis) -> None:
-            if await r.scard(self._k(f"owned:{proc}")):
+            if await r.scard(self.keys.owned(proc)):
                 return
-            for member in await r.smembers(self._k(f"presences:{proc}")):
+            for member in await r.smembers(self.keys.presences(proc)):
                 text = member.decode() if isinstance(member, bytes) else str(member)
                 group, _, entry = text.partition("|")
-                await r.hdel(self._k(f"presence:{group}"), entry)
-            await r.delete(self._k(f"presences:{proc}"))
-            await r.srem(self._k("procs"), proc)
+                await r.hdel(self.keys.presence(group), entry)
+            await r.delete(self.keys.presences(proc))
+            await r.srem(self.keys.procs, proc)
         await self._call(drop)
 
     async def take(self, sid: str, dead: str) -> bool:
         """Become the owner of a session whose owner ``dead`` is gone; False if another
         process did first."""
-        keys = (self._k(f"owner:{sid}"), self._k(f"owned:{dead}"), self._k(f"owned:{self.proc}"))
+        keys = (self.keys.owner(sid), self.keys.owned(dead), self.keys.owned(self.proc))
         done = await self._call(lambda r: r.evalsha(self._sha["take"], 3, *keys, dead,
                                                     self.proc, sid))
         return bool(done)
@@ -260,10 +253,10 @@ class Cluster:
         """A session's state, its parties' inbox positions and both logs (None: not held)."""
         async def read(r: Redis) -> list[Any]:
             async with r.pipeline(transaction=False) as pipe:
-                pipe.get(self._k(f"state:{sid}"))
-                pipe.hgetall(self._k(f"inbox:{sid}"))
-                pipe.xrange(self._k(f"log:{sid}:a"))
-                pipe.xrange(self._k(f"log:{sid}:v"))
+                pipe.get(self.keys.state(sid))
+                pipe.hgetall(self.keys.inbox(sid))
+                pipe.xrange(self.keys.log(sid, "a"))
+                pipe.xrange(self.keys.log(sid, "v"))
                 return list(await pipe.execute())
         state, inbox, to_agents, to_visitor = await self._call(read)
         if state is None:
@@ -280,12 +273,12 @@ class Cluster:
         """A new session, before anyone else may look it up (written at once)."""
         async def write(r: Redis) -> None:
             async with r.pipeline(transaction=False) as pipe:
-                pipe.set(self._k(f"owner:{sid}"), self.proc)
-                pipe.sadd(self._k(f"owned:{self.proc}"), sid)
-                pipe.set(self._k(f"call:{call_id}"), sid)
-                pipe.set(self._k(f"state:{sid}"), state())
+                pipe.set(self.keys.owner(sid), self.proc)
+                pipe.sadd(self.keys.owned(self.proc), sid)
+                pipe.set(self.keys.call(call_id), sid)
+                pipe.set(self.keys.state(sid), state())
                 if counted:
-                    pipe.zadd(self._k(f"live:{group_id}"), {sid: started})
+                    pipe.zadd(self.keys.live(group_id), {sid: started})
                 await pipe.execute()
         await self.flush()
         await self._call(write)
@@ -294,14 +287,14 @@ class Cluster:
                sender: int, sender_last: int) -> None:
         """A relayed message: into the session's stream and out on its channel."""
         direction = "a" if to_agents else "v"
-        self._put("evalsha", (self._sha["append"], 3, self._k(f"log:{sid}:{direction}"),
-                              self._k(f"s:{sid}"), self._k(f"inbox:{sid}"),
+        self._put("evalsha", (self._sha["append"], 3, self.keys.log(sid, direction),
+                              self.keys.session_channel(sid), self.keys.inbox(sid),
                               f"{first_seq}-0", f"{seq}-1", item,
                               TO_AGENTS if to_agents else TO_VISITOR,
                               str(sender) if sender >= 0 else "", sender_last))
 
     def note_inbox(self, sid: str, num: int, last: int) -> None:
-        self._put("hset", (self._k(f"inbox:{sid}"), str(num), last))
+        self._put("hset", (self.keys.inbox(sid), str(num), last))
 
     def changed(self, sid: str, state: Callable[[], bytes]) -> None:
         """A session's state changed: written (once) with the next batch."""
@@ -310,26 +303,27 @@ class Cluster:
 
     def publish(self, sid: str, kind: bytes, data: bytes) -> None:
         """To every process with readers of the session (not kept)."""
-        self._put("publish", (self._k(f"s:{sid}"), kind + data))
+        self._put("publish", (self.keys.session_channel(sid), kind + data))
 
     def send(self, proc: str, header: dict[str, Any], data: bytes = b"") -> None:
         """To one process."""
-        self._put("publish", (self._k(f"to:{proc}"), encode_frame(header, data)))
+        self._put("publish", (self.keys.process_channel(proc), encode_frame(header, data)))
 
     def forget(self, sid: str, *, call_id: int, group_id: int, reason: str) -> None:
         """A session ended: drop its copies, remember why for an hour."""
         self._dirty.pop(sid, None)
-        for key in (f"owner:{sid}", f"state:{sid}", f"inbox:{sid}", f"log:{sid}:a",
-                    f"log:{sid}:v", f"call:{call_id}"):
-            self._put("delete", (self._k(key),))
-        self._put("srem", (self._k(f"owned:{self.proc}"), sid))
-        self._put("zrem", (self._k(f"live:{group_id}"), sid))
-        self._put("set", (self._k(f"ended:{sid}"), reason.encode()), ex=3600)
+        keys = self.keys
+        for key in (keys.owner(sid), keys.state(sid), keys.inbox(sid), keys.log(sid, "a"),
+                    keys.log(sid, "v"), keys.call(call_id)):
+            self._put("delete", (key,))
+        self._put("srem", (self.keys.owned(self.proc), sid))
+        self._put("zrem", (self.keys.live(group_id), sid))
+        self._put("set", (self.keys.ended(sid), reason.encode()), ex=3600)
 
     def drop_owner(self, sid: str) -> None:
         """A session taken over with nothing to run (its copy is gone)."""
-        self._put("delete", (self._k(f"owner:{sid}"),))
-        self._put("srem", (self._k(f"owned:{self.proc}"), sid))
+        self._put("delete", (self.keys.owner(sid),))
+        self._put("srem", (self.keys.owned(self.proc), sid))
 
     def session_commands(self, sid: str, *, call_id: int, group_id: int, started: float,
                          counted: bool, claim: str, state: bytes, inbox: dict[int, int],
@@ -337,20 +331,20 @@ class Cluster:
         """What writes a whole session back (after Redis lost it). Its owner and its key's
         claim are written only if no one holds them: a session never takes another's."""
         commands: list[Command] = [
-            ("set", (self._k(f"owner:{sid}"), self.proc), {"nx": True}),
-            ("set", (self._k(claim), sid), {"nx": True}),
-            ("sadd", (self._k(f"owned:{self.proc}"), sid), {}),
-            ("set", (self._k(f"call:{call_id}"), sid), {}),
-            ("set", (self._k(f"state:{sid}"), state), {}),
-            ("delete", (self._k(f"log:{sid}:a"), self._k(f"log:{sid}:v")), {}),
+            ("set", (self.keys.owner(sid), self.proc), {"nx": True}),
+            ("set", (self.keys.full(claim), sid), {"nx": True}),
+            ("sadd", (self.keys.owned(self.proc), sid), {}),
+            ("set", (self.keys.call(call_id), sid), {}),
+            ("set", (self.keys.state(sid), state), {}),
+            ("delete", (self.keys.log(sid, "a"), self.keys.log(sid, "v")), {}),
         ]
         if inbox:
-            commands.append(("hset", (self._k(f"inbox:{sid}"),),
+            commands.append(("hset", (self.keys.inbox(sid),),
                              {"mapping": {str(num): last for num, last in inbox.items()}}))
         if counted:
-            commands.append(("zadd", (self._k(f"live:{group_id}"), {sid: started}), {}))
+            commands.append(("zadd", (self.keys.live(group_id), {sid: started}), {}))
         for direction, items in logs.items():
-            commands += [("xadd", (self._k(f"log:{sid}:{direction}"), {"d": item}),
+            commands += [("xadd", (self.keys.log(sid, direction), {"d": item}),
                           {"id": f"{seq}-1"}) for seq, item in items]
         return commands
 
@@ -363,8 +357,8 @@ class Cluster:
 
     def presence_commands(self, group_id: int, visitor_id: str,
                           view: bytes | None) -> list[Command]:
-        name, entry = self._k(f"presence:{group_id}"), f"{visitor_id}|{self.proc}"
-        mine = self._k(f"presences:{self.proc}")
+        name, entry = self.keys.presence(group_id), f"{visitor_id}|{self.proc}"
+        mine = self.keys.presences(self.proc)
         if view is None:
             return [("hdel", (name, entry), {}), ("srem", (mine, f"{group_id}|{entry}"), {})]
         return [("hset", (name, entry, view), {}), ("sadd", (mine, f"{group_id}|{entry}"), {})]
@@ -377,18 +371,18 @@ class Cluster:
 
     def one_click_command(self, group_id: int, visitor_id: str, view: bytes) -> Command:
         return ("evalsha", (self._sha["one_click"], 1,
-                            self._k(f"oneclick:{group_id}:{visitor_id}"), view, 86_400), {})
+                            self.keys.one_click(group_id, visitor_id), view, 86_400), {})
 
     async def first(self, name: str, ttl: int) -> bool:
         """Whether this process is the first to ask for ``name`` (within ``ttl`` seconds):
         what several processes would each do, done once."""
-        return bool(await self._call(lambda r: r.set(self._k(f"once:{name}"), b"1", nx=True,
+        return bool(await self._call(lambda r: r.set(self.keys.once(name), b"1", nx=True,
                                                      ex=ttl)))
 
     async def presences(self, group_id: int, visitor_id: str | None = None
                         ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         """The group's online visitors (or one), each with every live process's view."""
-        name = self._k(f"presence:{group_id}")
+        name = self.keys.presence(group_id)
         if visitor_id is None:
             entries = await self._call(lambda r: r.hgetall(name))
         else:
@@ -403,7 +397,7 @@ class Cluster:
             found.setdefault(visitor, []).append((proc, json.loads(view)))
         procs = sorted({proc for views in found.values() for proc, _ in views})
         if procs:
-            beats = await self._call(lambda r: r.mget([self._k(f"proc:{p}") for p in procs]))
+            beats = await self._call(lambda r: r.mget([self.keys.proc(p) for p in procs]))
             dead = {p for p, beat in zip(procs, beats, strict=True) if beat is None}
             found = {v: live for v, views in found.items()
                      if (live := [(p, view) for p, view in views if p not in dead])}
@@ -411,7 +405,7 @@ class Cluster:
 
     async def one_click(self, group_id: int, visitor_id: str) -> dict[str, Any] | None:
         value = await self._call(
-            lambda r: r.get(self._k(f"oneclick:{group_id}:{visitor_id}")))
+            lambda r: r.get(self.keys.one_click(group_id, visitor_id)))
         return json.loads(value) if value else None
 
     def when_durable(self, callback: Callable[[], None]) -> None:
@@ -453,7 +447,7 @@ class Cluster:
                     for command, args, kwargs in batch:
                         getattr(pipe, command)(*args, **kwargs)
                     for sid, state in dirty.items():
-                        pipe.set(self._k(f"state:{sid}"), state())
+                        pipe.set(self.keys.state(sid), state())
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 self._lose(exc)
@@ -471,7 +465,7 @@ class Cluster:
 
     async def subscribe(self, sid: str) -> None:
         """Receive the session's messages (counted: each subscriber unsubscribes once)."""
-        channel = self._k(f"s:{sid}")
+        channel = self.keys.session_channel(sid)
         self._channels[channel] += 1
         if self._channels[channel] > 1 or self._pubsub is None:
             return
@@ -481,7 +475,7 @@ class Cluster:
         await asyncio.wait_for(confirmed, 5)
 
     async def unsubscribe(self, sid: str) -> None:
-        channel = self._k(f"s:{sid}")
+        channel = self.keys.session_channel(sid)
         self._channels[channel] -= 1
         if self._channels[channel] > 0:
             return
@@ -491,8 +485,8 @@ class Cluster:
                 await self._pubsub.unsubscribe(channel)
 
     async def _listen_forever(self) -> None:
-        direct = self._k(f"to:{self.proc}")
-        session_prefix = self._k("s:")
+        direct = self.keys.process_channel(self.proc)
+        session_prefix = self.keys.session_channel("")
         while not self._left:
             try:
                 assert self._sub is not None
@@ -565,7 +559,7 @@ class Cluster:
             if self._broken or self._redis is None:
                 continue
             with contextlib.suppress(RedisError, OSError):
-                await self._redis.set(self._k(f"proc:{self.proc}"), b"1",
+                await self._redis.set(self.keys.proc(self.proc), b"1",
                                       px=int(self.lease * 1000))
 
     # -- helpers -------------------------------------------------------------------------------
@@ -573,9 +567,6 @@ class Cluster:
     @property
     def broken(self) -> bool:
         return self._broken
-
-    def _k(self, name: str) -> str:
-        return self.prefix + name
 
     def _client(self) -> Redis:
         if self._redis is None:
