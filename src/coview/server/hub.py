@@ -23,39 +23,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from coview.bus.names import Command
 from coview.domain.sessions import SessionEndReason
-from coview.errors import Unavailable
 from coview.ids import AgentId
 from coview.server.admission import Admission
 from coview.server.claims import Claims
 from coview.server.ending import Ending
-from coview.server.live import Attachment, Conn, LiveSession
+from coview.server.live import Attachment, Conn, Forwarder, LiveSession
 from coview.server.presence import PresenceService
 from coview.server.publish import Publisher
 from coview.server.registry import Registry
 from coview.server.relay import Relay
 from coview.server.services import Services
-from coview.server.takeover import Takeover
+from coview.server.takeover import Moves, Staying, Takeover
 from coview.server.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from coview.server.cluster import Cluster
 
 log = logging.getLogger("coview.sessions")
-
-
-class Forwarder(Protocol):
-    """Passes clients on to the process that runs their session (``remote.Link``, when
-    scaled out)."""
-
-    async def tick(self) -> None: ...
-
-    async def forward(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
-                      owner: str, sid: str) -> None: ...
 
 
 class SessionHub:
@@ -65,7 +54,6 @@ class SessionHub:
                  tick_seconds: float = 0.25, presence: PresenceService | None = None,
                  webhooks: Webhooks | None = None, cluster: Cluster | None = None) -> None:
         self.svc = services
-        self.cluster = cluster
         self.link: Forwarder | None = None  # set when scaled out: forwards clients to owners
         self.tick_seconds = tick_seconds
         self.registry = Registry(services, clock=clock, presence=presence,
@@ -74,7 +62,8 @@ class SessionHub:
         self.ending = Ending(self.registry, publisher)
         self.admission = Admission(self.registry, publisher, Claims(self.registry, self.ending))
         self.relay = Relay(self.registry, publisher, self.ending)
-        self.takeover = Takeover(self.registry, publisher, self.ending)
+        self.takeover: Moves = (Staying(self.ending) if cluster is None else
+                                Takeover(self.registry, publisher, self.ending, cluster))
         self._ticker: asyncio.Task[None] | None = None
         self._ticks = 0
 
@@ -146,11 +135,8 @@ class SessionHub:
     async def tick(self) -> None:
         """End sessions whose no-agent timeout or reconnect windows have passed."""
         self._ticks += 1
-        if self.cluster is not None and self._ticks % 4 == 0 and not self.cluster.broken:
-            await self.takeover.adopt_orphans()
-            if self.link is not None:
-                with contextlib.suppress(Unavailable):
-                    await self.link.tick()
+        if self._ticks % 4 == 0:
+            await self.takeover.tick(self.link)
         now = self.registry.clock()
         for live in list(self.sessions.values()):
             if live.session.check_timeout(now):

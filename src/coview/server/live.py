@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -66,6 +66,16 @@ class Conn(Protocol):
 
     def close(self) -> None:
         """Close once what is queued has been written."""
+
+
+class Forwarder(Protocol):
+    """Passes clients on to the process that runs their session (``remote.Link``, when
+    scaled out)."""
+
+    async def tick(self) -> None: ...
+
+    async def forward(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
+                      owner: str, sid: str) -> None: ...
 
 
 @dataclass(eq=False)

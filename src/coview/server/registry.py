@@ -31,7 +31,6 @@ class Registry:
                  presence: PresenceService | None, webhooks: Webhooks | None,
                  cluster: Cluster | None) -> None:
         self.svc = services
-        self.cluster = cluster  # scaled out (takeover, the ticker); else None
         # The copies of this process's sessions: in Redis when scaled out, else nowhere.
         self.replicas: SessionReplicas = cluster if cluster is not None else LocalReplicas()
         self.presence = presence

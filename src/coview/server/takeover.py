@@ -1,12 +1,17 @@
-"""Scaled out: which process runs a connection's session, taking over the sessions of a
-process that died, writing this process's sessions back after Redis lost them, and handing
-them off when this process stops."""
+"""Sessions moving between processes: which process runs a connection's session, taking over
+the sessions of a process that died, writing this process's sessions back after Redis lost
+them, and handing them off when this process stops.
+
+The hub holds a :class:`Moves`: :class:`Takeover` when scaled out, :class:`Staying` on one
+process (sessions never move; stopping ends them).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING, Protocol
 
 from coview.bus.names import MOVED, Command, key_claim
 from coview.domain.agents import Agent
@@ -18,37 +23,84 @@ from coview.protocol.handshake import Hello, HostHello, JoinHello, ResumeHello, 
 from coview.protocol.server import MAX_AGENT_FRAME
 from coview.server.auth import authenticate
 from coview.server.ending import Ending
-from coview.server.live import from_state
+from coview.server.live import Forwarder, from_state
 from coview.server.publish import Publisher
 from coview.server.registry import Registry
+
+if TYPE_CHECKING:
+    from coview.server.cluster import Cluster
 
 log = logging.getLogger("coview.sessions")
 
 
-class Takeover:
-    """Sessions moving between processes."""
+class Moves(Protocol):
+    """What the hub asks about sessions moving between processes."""
 
-    def __init__(self, registry: Registry, publisher: Publisher, ending: Ending) -> None:
+    async def route(self, data: bytes) -> tuple[str, str] | None:
+        """For a first frame, the other process running its session, if any."""
+
+    async def tick(self, link: Forwarder | None) -> None:
+        """Now and then: take over what dead processes left; let ``link`` check its
+        forwarded clients."""
+
+    def restore_commands(self) -> list[Command]:
+        """Redis lost everything: what writes this process's sessions back."""
+
+    async def hand_off(self) -> None:
+        """The process stops: hand its sessions to the others, or end them."""
+
+
+class Staying:
+    """One process: sessions never move, and stopping ends them."""
+
+    def __init__(self, ending: Ending) -> None:
+        self.ending = ending
+
+    async def route(self, data: bytes) -> tuple[str, str] | None:
+        return None
+
+    async def tick(self, link: Forwarder | None) -> None:
+        return None
+
+    def restore_commands(self) -> list[Command]:
+        return []
+
+    async def hand_off(self) -> None:
+        await self.ending.end_all("the server is stopping")
+
+
+class Takeover:
+    """Sessions moving between processes, through the cluster."""
+
+    def __init__(self, registry: Registry, publisher: Publisher, ending: Ending,
+                 cluster: Cluster) -> None:
         self.reg = registry
         self.pub = publisher
         self.ending = ending
+        self.cluster = cluster
+
+    async def tick(self, link: Forwarder | None) -> None:
+        if self.cluster.broken:
+            return
+        await self.adopt_orphans()
+        if link is not None:
+            with contextlib.suppress(Unavailable):
+                await link.tick()
 
     async def route(self, data: bytes) -> tuple[str, str] | None:
         """For a connection's first frame, the process running its session and the session,
         when that is another process; None to handle it here (it starts a session, its
         session is here or nowhere, or its owner died and this process took it over)."""
-        if self.reg.cluster is None:
-            return None
         try:
             hello = parse_hello(decode_frame(data, max_bytes=MAX_AGENT_FRAME).header)
             session_id = await self.session_for(hello)
             for _ in range(3):
                 if session_id is None or session_id in self.reg.sessions:
                     return None
-                owner = await self.reg.cluster.owner(session_id)
-                if owner is None or owner == self.reg.cluster.proc:
+                owner = await self.cluster.owner(session_id)
+                if owner is None or owner == self.cluster.proc:
                     return None
-                if await self.reg.cluster.alive(owner):
+                if await self.cluster.alive(owner):
                     return owner, session_id
                 if await self.adopt(session_id, owner):
                     return None
@@ -57,7 +109,6 @@ class Takeover:
         return None
 
     async def session_for(self, hello: Hello) -> str | None:
-        assert self.reg.cluster is not None
         if isinstance(hello, ResumeHello):
             return hello.session_id
         if isinstance(hello, JoinHello) and hello.role == "viewer":
@@ -65,19 +116,18 @@ class Takeover:
         if isinstance(hello, JoinHello | HostHello):
             principal = await authenticate(self.reg.svc, hello.token)
             if isinstance(hello, HostHello):
-                return await self.reg.cluster.session_of_call(hello.main_call_id)
+                return await self.cluster.session_of_call(hello.main_call_id)
             return await self.reg.svc.bus.holder(key_claim(principal.group_id, hello.key))
         return None
 
     async def adopt(self, session_id: str, dead: str) -> bool:
         """Take over a session whose process died, from its copy in Redis; its parties
         are away until they resume here (within their reconnect window)."""
-        assert self.reg.cluster is not None
-        if not await self.reg.cluster.take(session_id, dead):
+        if not await self.cluster.take(session_id, dead):
             return False
-        loaded = await self.reg.cluster.load(session_id)
+        loaded = await self.cluster.load(session_id)
         if loaded is None:
-            self.reg.cluster.drop_owner(session_id)
+            self.cluster.drop_owner(session_id)
             return False
         state, inbox, logs = loaded
         agents: dict[int, Agent] = {}
@@ -102,30 +152,28 @@ class Takeover:
         parent = self.reg.sessions.get(live.parent_id)
         if parent is not None:
             parent.children.setdefault(live.session.session_type, live)
-        self.reg.cluster.publish(session_id, MOVED, b"")  # forwarded clients reconnect
+        self.cluster.publish(session_id, MOVED, b"")  # forwarded clients reconnect
         log.info("session adopted", extra={"fields": {"call_id": live.session.call_id,
                                                       "from": dead}})
         return True
 
     async def adopt_orphans(self) -> None:
         """Take over the sessions of processes that died with no client coming back."""
-        assert self.reg.cluster is not None
         try:
-            for dead in await self.reg.cluster.dead_procs():
-                for session_id in await self.reg.cluster.owned_by(dead):
+            for dead in await self.cluster.dead_procs():
+                for session_id in await self.cluster.owned_by(dead):
                     if session_id not in self.reg.sessions:
                         await self.adopt(session_id, dead)
-                await self.reg.cluster.forget_proc(dead)
+                await self.cluster.forget_proc(dead)
         except Unavailable:
             pass
 
     def restore_commands(self) -> list[Command]:
         """Redis lost everything: what writes this process's sessions back."""
-        assert self.reg.cluster is not None
         commands: list[Command] = []
         for live in self.reg.sessions.values():
             session = live.session
-            commands += self.reg.cluster.session_commands(
+            commands += self.cluster.session_commands(
                 session.session_id, call_id=session.call_id, group_id=session.group_id,
                 started=self.reg.svc.clock() - (self.reg.clock() - session.started_at),
                 counted=not live.parent_id, claim=live.claim_name, state=self.reg.state(live),
@@ -138,12 +186,11 @@ class Takeover:
 
     async def check_after_restore(self) -> None:
         """Sessions never mix: one whose key or ownership another took meanwhile ends."""
-        assert self.reg.cluster is not None
         with contextlib.suppress(Unavailable):
-            await self.reg.cluster.flush()
+            await self.cluster.flush()
             for live in list(self.reg.sessions.values()):
                 session_id = live.session.session_id
-                if (await self.reg.cluster.owner(session_id) != self.reg.cluster.proc
+                if (await self.cluster.owner(session_id) != self.cluster.proc
                         or await self.reg.svc.bus.holder(live.claim_name) != session_id):
                     await self.ending.end(live, SessionEndReason.ERROR,
                                           detail="its key was taken while Redis was unavailable")
@@ -151,8 +198,5 @@ class Takeover:
     async def hand_off(self) -> None:
         """Stop running sessions without ending them (scaled out, the process stops): the
         other processes take them over as their clients come back."""
-        if self.reg.cluster is None:
-            await self.ending.end_all("the server is stopping")
-            return
-        await self.reg.cluster.leave()
+        await self.cluster.leave()
         self.reg.sessions.clear()
