@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coview.domain.sessions import (
-    Seat,
+    Participant,
     Session,
     SessionEnded,
     SessionEndReason,
@@ -23,8 +23,8 @@ def session(**kwargs: object) -> Session:
     return Session(**options)  # type: ignore[arg-type]
 
 
-def seat(agent: int) -> Seat:
-    return Seat(0, AgentId(agent), f"a{agent}", "A", "", "agent", frozenset())
+def seat(agent: int) -> Participant:
+    return Participant(0, AgentId(agent), f"a{agent}", "A", "", "agent", frozenset())
 
 
 def test_agents_are_numbered_in_join_order() -> None:

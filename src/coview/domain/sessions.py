@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from coview.domain.agents import Agent, Privilege
 from coview.errors import Conflict, CoviewError
 from coview.ids import AgentId, GroupId
 from coview.protocol.reasons import SessionEndReason
@@ -37,10 +38,20 @@ class SessionEnded(CoviewError):
     code = "session_ended"
 
 
+class Kind(enum.StrEnum):
+    """What a participant is to the session."""
+
+    AGENT = "agent"
+    VISITOR = "visitor"  # the visitor, seated in a child session it views
+
+
 @dataclass(frozen=True, slots=True)
-class Seat:
-    """An agent in a session; ``num`` is the order in which agents joined (1, 2, ...);
-    ``agent_role``: the agent role title (seed 002's ``agentrole``)."""
+class Participant:
+    """Someone seated in a session beside the side it shows: an agent, or the visitor viewing
+    a child session. ``num`` is the order of arrival (1, 2, ...); ``role`` the agent's account
+    role (``visitor`` for the visitor); ``agent_role`` its role title (seed 002's
+    ``agentrole``, which masks by role name). Admission seats it; the guests list, masks by
+    role and the permission checks read it."""
 
     num: int
     agent_id: AgentId
@@ -50,6 +61,22 @@ class Seat:
     role: str
     privileges: frozenset[str]
     agent_role: str = ""
+    kind: Kind = Kind.AGENT
+
+    @classmethod
+    def of_agent(cls, agent: Agent) -> Participant:
+        return cls(0, agent.agent_id, agent.username, agent.display_name, agent.title,
+                   agent.role.value, frozenset(p.value for p in agent.privileges),
+                   agent.agent_role)
+
+    @classmethod
+    def viewer(cls, name: str) -> Participant:
+        return cls(0, AgentId(0), "", name, "", Kind.VISITOR.value, frozenset(),
+                   kind=Kind.VISITOR)
+
+    def may(self, privilege: Privilege) -> bool:
+        """Whether this participant holds ``privilege`` (a visitor holds none)."""
+        return self.kind is Kind.AGENT and privilege.value in self.privileges
 
 
 @dataclass(slots=True)
@@ -69,7 +96,7 @@ class Session:
     state: SessionState = SessionState.WAITING
     end_reason: SessionEndReason | None = None
     ended_at: float | None = None
-    seats: dict[int, Seat] = field(default_factory=dict)
+    seats: dict[int, Participant] = field(default_factory=dict)  # by number
     peak_guests: int = 0
     _next_num: int = 1
 
@@ -81,8 +108,8 @@ class Session:
     def ended(self) -> bool:
         return self.state is SessionState.ENDED
 
-    def join(self, seat: Seat) -> Seat:
-        """Seat an agent, numbering it; raise SessionFull or SessionEnded."""
+    def join(self, seat: Participant) -> Participant:
+        """Seat a participant, numbering it; raise SessionFull or SessionEnded."""
         if self.ended:
             raise SessionEnded("the session has ended")
         if self.max_guests and len(self.seats) >= self.max_guests:

@@ -18,7 +18,7 @@ from coview.bus.names import key_claim
 from coview.domain.agents import Agent
 from coview.domain.audit import AuditAction
 from coview.domain.keys import random_key
-from coview.domain.sessions import Seat, Session, SessionEnded, SessionFull
+from coview.domain.sessions import Participant, Session, SessionEnded, SessionFull
 from coview.domain.throttle import JOIN_POLICY, RateLimit, Throttle, count_attempt
 from coview.domain.tokens import check_visitor_id
 from coview.errors import AuthenticationFailed, Refused, Throttled, Unavailable
@@ -191,10 +191,7 @@ class Admission:
         if not self.reg.svc.origins.allows(conn.origin):
             raise Refused("agents join from the Coview console's own origin", code="origin")
         try:
-            seat = live.session.join(Seat(0, agent.agent_id, agent.username,
-                                          agent.display_name, agent.title, agent.role.value,
-                                          frozenset(p.value for p in agent.privileges),
-                                          agent.agent_role))
+            seat = live.session.join(Participant.of_agent(agent))
         except (SessionFull, SessionEnded) as exc:
             await self.reg.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,
                                      address=conn.address, reason=exc.code)

@@ -15,9 +15,8 @@ from coview.bus.names import key_claim
 from coview.domain.agents import Agent, Privilege
 from coview.domain.audit import AuditAction
 from coview.domain.keys import random_key
-from coview.domain.sessions import Seat, Session, SessionEnded, SessionFull
+from coview.domain.sessions import Participant, Session, SessionEnded, SessionFull
 from coview.errors import Refused
-from coview.ids import AgentId
 from coview.protocol.frames import encode_frame
 from coview.protocol.handshake import HostHello, JoinHello
 from coview.protocol.messages import Welcome
@@ -74,7 +73,7 @@ class Children:
         if not getattr(parent.settings, setting):
             raise Refused(f"{setting.removesuffix('_enabled').replace('_', ' ')} is off for "
                           "this group", code="disabled")
-        if privilege not in agent.privileges:
+        if not parent.session.seats[host_num].may(privilege):
             raise Refused(f"you do not have the {privilege.value} privilege", code="forbidden")
         if hello.session_type in parent.children:
             raise Refused(f"a {hello.session_type} session is already running",
@@ -143,8 +142,7 @@ class Children:
                 old.close()
             return self.seat(live, conn, viewer.num, None)
         try:
-            seat = live.session.join(Seat(0, AgentId(0), "", live.visitor_info.get("name", ""),
-                                          "", "visitor", frozenset()))
+            seat = live.session.join(Participant.viewer(live.visitor_info.get("name", "")))
         except (SessionFull, SessionEnded) as exc:
             raise Refused(exc.message, code=exc.code) from None
         return self.seat(live, conn, seat.num, None)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from coview.bus.names import key_claim
-from coview.domain.agents import Agent
-from coview.domain.sessions import Seat, Session, SessionState
+from coview.domain.agents import Agent, Privilege
+from coview.domain.sessions import Kind, Participant, Session, SessionState
 from coview.domain.settings import GroupSettings
 from coview.ids import AgentId, GroupId
 from coview.protocol.reliability import SessionLog
@@ -154,16 +154,22 @@ class LiveSession:
         pause is on (issue 14: only the side that paused resumes)."""
         return not header.get("paused") and self.paused and self.paused_by == "visitor"
 
+    def may(self, party: Party, privilege: Privilege) -> bool:
+        """Whether ``party`` is seated here with ``privilege``."""
+        seat = self.session.seats.get(party.num)
+        return seat is not None and seat.may(privilege)
+
     def guests(self) -> dict[str, Any]:
+        """The guests list every party is told (seed 002's fields), from the participants."""
+        group_id = self.session.group_id
         agents = [
-            {"num": p.num, "username": p.agent.username, "name": p.agent.display_name,
-             "title": p.agent.title, "role": "agent", "agentrole": p.agent.agent_role,
-             "guestid": p.agent.agent_id, "partnerid": self.session.group_id}
-            if p.agent is not None else
-            {"num": p.num, "username": "", "name": self.visitor_info.get("name", ""),
-             "title": "", "role": "visitor", "agentrole": "", "guestid": 0,
-             "partnerid": self.session.group_id}
-            for p in self.agents.values()
+            {"num": p.num, "username": p.username, "name": p.display_name, "title": p.title,
+             "role": "agent", "agentrole": p.agent_role, "guestid": p.agent_id,
+             "partnerid": group_id}
+            if p.kind is Kind.AGENT else
+            {"num": p.num, "username": "", "name": p.display_name, "title": "",
+             "role": "visitor", "agentrole": "", "guestid": 0, "partnerid": group_id}
+            for p in self.session.seats.values()
         ]
         return {"count": len(agents), "agents": agents, "gv": self.guests_version}
 
@@ -207,7 +213,8 @@ def to_state(live: LiveSession, *, started_wall: float) -> bytes:
             "parent_call_id": s.parent_call_id, "session_type": s.session_type,
             "state": s.state.name, "peak_guests": s.peak_guests, "next_num": s._next_num,
             "seats": [[seat.num, seat.agent_id, seat.username, seat.display_name, seat.title,
-                       seat.role, sorted(seat.privileges)] for seat in s.seats.values()],
+                       seat.role, sorted(seat.privileges), seat.agent_role, seat.kind.value]
+                      for seat in s.seats.values()],
         },
         "settings": live.settings.model_dump(mode="json"),
         "parties": [[p.num, p.resume_token, p.agent.agent_id if p.agent else 0, p.announced]
@@ -233,9 +240,7 @@ def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: floa
         key=s["key"], started_at=started, persist=s["persist"], max_guests=s["max_guests"],
         no_agent_timeout=s["no_agent_timeout"], parent_call_id=s["parent_call_id"],
         session_type=s["session_type"], state=SessionState[s["state"]],
-        seats={num: Seat(num, AgentId(agent_id), username, name, title, role,
-                         frozenset(privileges))
-               for num, agent_id, username, name, title, role, privileges in s["seats"]},
+        seats={seat[0]: _participant(seat, agents) for seat in s["seats"]},
         peak_guests=s["peak_guests"], _next_num=s["next_num"])
     parties = [Party(resume_token=token, num=num, agent=agents.get(agent_id),
                      role=_role(num, agents.get(agent_id), child=bool(state["parent_id"])),
@@ -260,3 +265,16 @@ def _role(num: int, agent: Agent | None, *, child: bool) -> Role:
     if num == 0:
         return Role.HOST if child else Role.VISITOR
     return Role.AGENT if agent is not None else Role.VIEWER
+
+
+def _participant(fields: list[Any], agents: dict[int, Agent]) -> Participant:
+    """A participant as a state holds it. A state written before participants kept their
+    role title and kind (a rolling upgrade) has seven fields: the title comes from the
+    agent's record (a mask by role must not lapse with a takeover), the kind from ``role``."""
+    num, agent_id, username, name, title, role, privileges, *rest = fields
+    agent = agents.get(agent_id)
+    agent_role = str(rest[0]) if rest else (agent.agent_role if agent is not None else "")
+    kind = Kind(rest[1]) if len(rest) > 1 else (
+        Kind.VISITOR if role == Kind.VISITOR.value else Kind.AGENT)
+    return Participant(num, AgentId(agent_id), username, name, title, role,
+                       frozenset(privileges), agent_role, kind)

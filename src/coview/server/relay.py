@@ -138,9 +138,8 @@ class Relay:
             await self.ending.end(live, SessionEndReason.OTHER_SIDE)
             return
         if kind in CONTROL_TYPES:
-            agent = party.agent
             allowed = (live.rc_enabled and live.settings.remote_control_enabled
-                       and agent is not None and Privilege.REMOTE_CONTROL in agent.privileges)
+                       and live.may(party, Privilege.REMOTE_CONTROL))
             if not allowed:
                 self.pub.send_to(party, {"t": "rc_refused",
                                          "message": "remote control is not enabled"})
@@ -151,13 +150,11 @@ class Relay:
                 self.pub.send_to(party, {"t": "rc_refused",
                                          "message": "the visitor is not connected"})
                 return
-        if kind == "rc_request":
-            agent = party.agent
-            if agent is None or Privilege.REMOTE_CONTROL not in agent.privileges:
-                self.pub.send_to(party, {"t": "rc_refused",
-                                         "message": "you do not have the remote control "
-                                         "privilege"})
-                return
+        if kind == "rc_request" and not live.may(party, Privilege.REMOTE_CONTROL):
+            self.pub.send_to(party, {"t": "rc_refused",
+                                     "message": "you do not have the remote control "
+                                     "privilege"})
+            return
         if kind == "pause" and live.refuses_pause(frame.header):
             self.pub.send_to(party, {"t": "pause_refused",
                                      "message": "the visitor paused the session: only the "

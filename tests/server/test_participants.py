@@ -1,0 +1,72 @@
+"""Who is in a session, in one model: admission seats participants, and the guests list,
+masks by role (the ``agentrole`` the visitor reads) and permission checks read them, before
+and after another process takes the session over. No network."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from coview.domain.agents import Agent, Privilege, Role
+from coview.domain.sessions import Kind, Participant, Session
+from coview.domain.settings import GroupSettings
+from coview.ids import AgentId, GroupId
+from coview.protocol.server import Role as PartyRole
+from coview.server.live import LiveSession, Party, from_state, new_log, to_state
+
+
+def agent(agent_id: int, *, privileges: frozenset[Privilege], agent_role: str) -> Agent:
+    return Agent(agent_id=AgentId(agent_id), group_id=GroupId(7), username=f"a{agent_id}",
+                 display_name=f"Agent {agent_id}", title="Support", agent_role=agent_role,
+                 role=Role.AGENT, privileges=privileges, disabled=False,
+                 created_at=datetime(2026, 1, 1, tzinfo=UTC), token_generation=0)
+
+
+def live_session() -> tuple[LiveSession, dict[int, Agent]]:
+    agents = {1: agent(1, privileges=frozenset({Privilege.REMOTE_CONTROL}),
+                       agent_role="Account Support"),
+              2: agent(2, privileges=frozenset(), agent_role="Billing")}
+    live = LiveSession(
+        session=Session(session_id="s", call_id=1, group_id=GroupId(7), key="k", started_at=0,
+                        persist=False, max_guests=0, no_agent_timeout=0),
+        settings=GroupSettings(), visitor=Party(resume_token="t", role=PartyRole.VISITOR),
+        to_agents=new_log(), to_visitor=new_log())
+    for agent_id, who in agents.items():
+        seat = live.session.join(Participant.of_agent(who))
+        live.agents[seat.num] = Party(resume_token=f"t{agent_id}", role=PartyRole.AGENT,
+                                      num=seat.num, agent=who)
+    return live, agents
+
+
+def test_the_guests_list_and_permissions_come_from_the_participants() -> None:
+    live, _ = live_session()
+    guests = live.guests()["agents"]
+    assert [(g["num"], g["name"], g["agentrole"], g["role"]) for g in guests] == [
+        (1, "Agent 1", "Account Support", "agent"), (2, "Agent 2", "Billing", "agent")]
+    first, second = live.agents[1], live.agents[2]
+    assert live.may(first, Privilege.REMOTE_CONTROL)
+    assert not live.may(second, Privilege.REMOTE_CONTROL)
+    assert not Participant.viewer("Ann").may(Privilege.VIEW)  # a visitor holds none
+
+
+def test_participants_travel_whole_with_a_session_taken_over() -> None:
+    live, agents = live_session()
+    state = json.loads(to_state(live, started_wall=0))
+    taken = from_state(state, agents, started=0, lost_at=0)
+    assert taken.session.seats == live.session.seats
+    assert taken.guests()["agents"] == live.guests()["agents"]
+
+
+def test_a_state_from_before_participants_keeps_masks_by_role() -> None:
+    """Written by the previous version during a rolling upgrade: seven fields a seat. The
+    role title comes from the agent's record, so a mask for "Account Support" still applies
+    after the takeover; a seated visitor is a visitor."""
+    live, agents = live_session()
+    live.session.join(Participant.viewer("Ann"))
+    state = json.loads(to_state(live, started_wall=0))
+    state["session"]["seats"] = [seat[:7] for seat in state["session"]["seats"]]
+    taken = from_state(state, agents, started=0, lost_at=0)
+    assert [g["agentrole"] for g in taken.guests()["agents"]] == [
+        "Account Support", "Billing", ""]
+    assert [seat.kind for seat in taken.session.seats.values()] == [
+        Kind.AGENT, Kind.AGENT, Kind.VISITOR]
