@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -124,3 +124,29 @@ class ChildView:
         self._fire(EventCode.JOIN_CHILD_SESSION_FAILED, message, sessionkey=self.key,
                    sessiontype=self.session_type, error=code)
         await self._on_end(self)
+
+
+class FrameWindows(Protocol):
+    """The SDK's own viewer windows (``coview.client.windows.VisitorWindows``)."""
+
+    def show_frame(self, session_type: str, title: str, image: Image.Image) -> None: ...
+
+    def close_viewer(self, session_type: str) -> None: ...
+
+
+def present(viewer: Callable[[str, Image.Image | None], None] | None,
+            windows: FrameWindows | None, session_type: str, image: Image.Image | None) -> None:
+    """Show a child session's picture (None: it is over) where the application wants."""
+    if viewer is not None:
+        try:
+            viewer(session_type, image)
+        except Exception:
+            log.exception("the application's video viewer failed")
+        return
+    if windows is None:
+        return
+    if image is None:
+        windows.close_viewer(session_type)
+    else:
+        title = "Agent's screen" if session_type == SHOWBACK else "Agent video"
+        windows.show_frame(session_type, title, image)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from coview.protocol import rules
 from coview.protocol.reasons import SessionEndReason
 
 RANDOM_KEY = "GLANCE_KEYTYPE_RANDOM"  # the seed's name for "draw a random key"
@@ -144,3 +145,25 @@ __all__ = [
     "SessionInfo",
     "StartParams",
 ]
+
+
+def check_params(params: StartParams) -> str:
+    """What is wrong with start parameters, in one sentence (empty: nothing)."""
+    if params.key != RANDOM_KEY and not rules.is_key(params.key):
+        return "the key must be 1 to 50 letters, digits, '_' or '-', or coview.RANDOM_KEY"
+    if not 0 <= params.max_guests <= rules.MAX_GUESTS_MAX:
+        return f"max_guests must be 0 to {rules.MAX_GUESTS_MAX}"
+    if params.main_call_id < 0:
+        return "main_call_id must not be negative"
+    return check_display(params.display)
+
+
+def check_display(display: DisplayParams) -> str:
+    """What is wrong with display parameters, in one sentence (empty: nothing)."""
+    if not 0.05 <= display.scale <= 4:
+        return "scale must be 0.05 to 4"
+    if display.capture_width < 0 or display.capture_height < 0:
+        return "capture_width and capture_height must not be negative"
+    if not display.display_name:
+        return "display_name must not be empty"
+    return ""
