@@ -57,16 +57,21 @@ def test_participants_travel_whole_with_a_session_taken_over() -> None:
     assert taken.guests()["agents"] == live.guests()["agents"]
 
 
-def test_a_state_from_before_participants_keeps_masks_by_role() -> None:
-    """Written by the previous version during a rolling upgrade: seven fields a seat. The
-    role title comes from the agent's record, so a mask for "Account Support" still applies
-    after the takeover; a seated visitor is a visitor."""
+def test_states_cross_a_rolling_upgrade_both_ways() -> None:
+    """The previous version reads seats as seven fields and knows no ``seat_more``: what it
+    wrote keeps masks by role here (the role title from the agent's record, or unknown, which
+    a mask by role hides from), and what this version writes it can still unpack."""
     live, agents = live_session()
     live.session.join(Participant.viewer("Ann"))
     state = json.loads(to_state(live, started_wall=0))
-    state["session"]["seats"] = [seat[:7] for seat in state["session"]["seats"]]
+    for seat in state["session"]["seats"]:  # the previous version's unpacking works
+        _num, _agent_id, _username, _name, _title, _role, privileges = seat
+        assert isinstance(privileges, list)
+    del state["seat_more"]
     taken = from_state(state, agents, started=0, lost_at=0)
     assert [g["agentrole"] for g in taken.guests()["agents"]] == [
         "Account Support", "Billing", ""]
     assert [seat.kind for seat in taken.session.seats.values()] == [
         Kind.AGENT, Kind.AGENT, Kind.VISITOR]
+    gone = from_state(state, {1: agents[1]}, started=0, lost_at=0)  # agent 2's record gone
+    assert [g["agentrole"] for g in gone.guests()["agents"]][:2] == ["Account Support", None]

@@ -50,8 +50,9 @@ class Participant:
     """Someone seated in a session beside the side it shows: an agent, or the visitor viewing
     a child session. ``num`` is the order of arrival (1, 2, ...); ``role`` the agent's account
     role (``visitor`` for the visitor); ``agent_role`` its role title (seed 002's
-    ``agentrole``, which masks by role name). Admission seats it; the guests list, masks by
-    role and the permission checks read it."""
+    ``agentrole``, which masks by role name; None: not known, and a mask by role hides from
+    it). Admission seats it; the guests list, masks by role and the permission checks read
+    it."""
 
     num: int
     agent_id: AgentId
@@ -60,7 +61,7 @@ class Participant:
     title: str
     role: str
     privileges: frozenset[str]
-    agent_role: str = ""
+    agent_role: str | None = ""
     kind: Kind = Kind.AGENT
 
     @classmethod

@@ -73,7 +73,8 @@ class Children:
         if not getattr(parent.settings, setting):
             raise Refused(f"{setting.removesuffix('_enabled').replace('_', ' ')} is off for "
                           "this group", code="disabled")
-        if not parent.session.seats[host_num].may(privilege):
+        host = parent.session.seats.get(host_num)
+        if host is None or not host.may(privilege):
             raise Refused(f"you do not have the {privilege.value} privilege", code="forbidden")
         if hello.session_type in parent.children:
             raise Refused(f"a {hello.session_type} session is already running",

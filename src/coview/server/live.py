@@ -212,10 +212,13 @@ def to_state(live: LiveSession, *, started_wall: float) -> bytes:
             "max_guests": s.max_guests, "no_agent_timeout": s.no_agent_timeout,
             "parent_call_id": s.parent_call_id, "session_type": s.session_type,
             "state": s.state.name, "peak_guests": s.peak_guests, "next_num": s._next_num,
+            # Seven fields a seat, as the previous version reads them (a rolling upgrade
+            # may hand a session back to it); what came after is in ``seat_more``.
             "seats": [[seat.num, seat.agent_id, seat.username, seat.display_name, seat.title,
-                       seat.role, sorted(seat.privileges), seat.agent_role, seat.kind.value]
-                      for seat in s.seats.values()],
+                       seat.role, sorted(seat.privileges)] for seat in s.seats.values()],
         },
+        "seat_more": {str(seat.num): [seat.agent_role, seat.kind.value]
+                      for seat in s.seats.values()},
         "settings": live.settings.model_dump(mode="json"),
         "parties": [[p.num, p.resume_token, p.agent.agent_id if p.agent else 0, p.announced]
                     for p in (live.visitor, *live.agents.values())],
@@ -240,7 +243,8 @@ def from_state(state: dict[str, Any], agents: dict[int, Agent], *, started: floa
         key=s["key"], started_at=started, persist=s["persist"], max_guests=s["max_guests"],
         no_agent_timeout=s["no_agent_timeout"], parent_call_id=s["parent_call_id"],
         session_type=s["session_type"], state=SessionState[s["state"]],
-        seats={seat[0]: _participant(seat, agents) for seat in s["seats"]},
+        seats={seat[0]: _participant(seat, state.get("seat_more", {}).get(str(seat[0])), agents)
+               for seat in s["seats"]},
         peak_guests=s["peak_guests"], _next_num=s["next_num"])
     parties = [Party(resume_token=token, num=num, agent=agents.get(agent_id),
                      role=_role(num, agents.get(agent_id), child=bool(state["parent_id"])),
@@ -267,14 +271,18 @@ def _role(num: int, agent: Agent | None, *, child: bool) -> Role:
     return Role.AGENT if agent is not None else Role.VIEWER
 
 
-def _participant(fields: list[Any], agents: dict[int, Agent]) -> Participant:
-    """A participant as a state holds it. A state written before participants kept their
-    role title and kind (a rolling upgrade) has seven fields: the title comes from the
-    agent's record (a mask by role must not lapse with a takeover), the kind from ``role``."""
-    num, agent_id, username, name, title, role, privileges, *rest = fields
+def _participant(fields: list[Any], more: list[Any] | None,
+                 agents: dict[int, Agent]) -> Participant:
+    """A participant as a state holds it: a seat's seven fields, and its role title and kind
+    (``more``). A state from before participants kept them (a rolling upgrade) has no
+    ``more``: the title comes from the agent's record (a mask by role must not lapse with a
+    takeover), or is unknown (None: masks by role hide from it), the kind from ``role``."""
+    num, agent_id, username, name, title, role, privileges = fields[:7]
     agent = agents.get(agent_id)
-    agent_role = str(rest[0]) if rest else (agent.agent_role if agent is not None else "")
-    kind = Kind(rest[1]) if len(rest) > 1 else (
-        Kind.VISITOR if role == Kind.VISITOR.value else Kind.AGENT)
+    if more is not None:
+        agent_role, kind = more[0], Kind(more[1])
+    else:
+        agent_role = agent.agent_role if agent is not None else None
+        kind = Kind.VISITOR if role == Kind.VISITOR.value else Kind.AGENT
     return Participant(num, AgentId(agent_id), username, name, title, role,
                        frozenset(privileges), agent_role, kind)
