@@ -24,8 +24,9 @@ from coview.domain.passwords import hash_password
 from coview.domain.tokens import MAX_VISITOR_TOKEN_TTL, mint_visitor_token
 from coview.errors import InvalidInput
 from coview.server.config import load_config
-from coview.storage.database import Database, describe_url
+from coview.storage.database import Database
 from coview.storage.key_file import load_keyring
+from coview.storage.rows import describe_url
 
 
 def _database(args: argparse.Namespace) -> Database:

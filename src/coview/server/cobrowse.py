@@ -20,11 +20,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from coview.domain.records import PRODUCTION
 from coview.errors import NotFound, PermissionDenied
 from coview.ids import GroupId
 from coview.protocol.rules import GROUP_ID_MAX
 from coview.server.services import Services
-from coview.storage.database import PRODUCTION
 
 router = APIRouter(tags=["cobrowse"])
 viewer_router = APIRouter(include_in_schema=False)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 
 from coview.domain.groups import Group
+from coview.domain.records import PRODUCTION
 from coview.domain.settings import GroupSettings
 from coview.errors import Refused
 from coview.ids import GroupId
 from coview.server.services import Services
-from coview.storage.database import PRODUCTION
 
 TTL = 5.0
 MAX_GROUPS = 10_000

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from coview.domain.records import PRODUCTION
 from coview.errors import CoviewError
 from coview.ids import GroupId
 from coview.protocol.frames import ProtocolError, encode_frame
@@ -18,7 +19,6 @@ from coview.server.live import Attachment, Conn
 from coview.server.outbound import Outbound
 from coview.server.presence import PresenceClosed, PresenceService
 from coview.server.services import Services
-from coview.storage.database import PRODUCTION
 
 log = logging.getLogger("coview.ws")
 

@@ -7,28 +7,33 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from coview.domain.agents import (
-    Agent,
-    Privilege,
-    Role,
-    check_an_admin_remains,
-    revokes_tokens,
-)
+from coview.domain.agents import Agent, Privilege, Role, check_an_admin_remains, revokes_tokens
 from coview.domain.audit import AuditAction, AuditEntry
 from coview.domain.groups import Group, GroupCredentials, hash_api_key, new_credentials
+from coview.domain.records import PRODUCTION, STAGING, SessionRecord, Stage
 from coview.domain.settings import GroupSettings, parse_settings
 from coview.errors import Conflict, InvalidInput, NotFound, Unavailable
 from coview.ids import AgentId, GroupId
 from coview.storage import migrate
+from coview.storage.rows import (
+    agent_row,
+    aware,
+    dump_privileges,
+    group_secret_place,
+    is_connection_error,
+    server_secret_place,
+    session_record,
+    sqlite_pragmas,
+    utcnow,
+)
 from coview.storage.schema import (
     agents,
     audit_log,
@@ -41,33 +46,6 @@ from coview.storage.sealing import CannotUnseal, Keyring
 
 log = logging.getLogger("coview.storage")
 
-_KNOWN_PRIVILEGES = frozenset(p.value for p in Privilege)
-Stage = Literal["staging", "production"]
-STAGING: Stage = "staging"
-PRODUCTION: Stage = "production"
-
-
-def utcnow() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def describe_url(url: str) -> str:
-    """The database URL without its password, for logs and messages."""
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
-def _group_secret_place(group_id: int) -> str:
-    return f"groups.visitor_token_secret:{group_id}"
-
-
-def _server_secret_place(name: str) -> str:
-    return f"server_secrets.value:{name}"
 
 
 class Database:
@@ -87,7 +65,7 @@ class Database:
                            connect_args={"timeout": 5})
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -100,7 +78,7 @@ class Database:
         except IntegrityError:
             raise
         except (OperationalError, OSError, DBAPIError) as exc:
-            if isinstance(exc, DBAPIError) and not _is_connection_error(exc):
+            if isinstance(exc, DBAPIError) and not is_connection_error(exc):
                 raise
             log.warning("database unavailable: %s", type(exc).__name__)
             raise Unavailable("the database is unavailable; try again shortly",
@@ -130,9 +108,9 @@ class Database:
         """Seal with the current key what is stored in plaintext (written before secrets were
         sealed) or with an older key; return how many values changed."""
         places = (
-            (groups, groups.c.group_id, groups.c.visitor_token_secret, _group_secret_place),
+            (groups, groups.c.group_id, groups.c.visitor_token_secret, group_secret_place),
             (server_secrets, server_secrets.c.name, server_secrets.c.value,
-             _server_secret_place),
+             server_secret_place),
         )
         changed = 0
         async with self._begin() as conn:
@@ -168,11 +146,11 @@ class Database:
                 sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
             )).first()
             if row is not None:
-                return self.keys.unseal(str(row.value), place=_server_secret_place(name))
+                return self.keys.unseal(str(row.value), place=server_secret_place(name))
         try:
             async with self._begin() as conn:
                 await conn.execute(server_secrets.insert().values(
-                    name=name, value=self.keys.seal(make, place=_server_secret_place(name))))
+                    name=name, value=self.keys.seal(make, place=server_secret_place(name))))
             return make
         except IntegrityError:  # another process stored one first: use theirs
             return await self.server_secret(name, make)
@@ -190,7 +168,7 @@ class Database:
                     group_id=group_id, name=name,
                     api_key_hash=hash_api_key(credentials.api_key),
                     visitor_token_secret=self.keys.seal(
-                        credentials.visitor_token_secret, place=_group_secret_place(group_id)),
+                        credentials.visitor_token_secret, place=group_secret_place(group_id)),
                     created_at=now,
                 ))
                 for stage in (STAGING, PRODUCTION):
@@ -210,9 +188,9 @@ class Database:
         if row is None:
             return None
         secret = self.keys.unseal(row.visitor_token_secret,
-                                  place=_group_secret_place(row.group_id))
+                                  place=group_secret_place(row.group_id))
         return Group(GroupId(row.group_id), row.name, row.api_key_hash, secret,
-                     _aware(row.created_at))
+                     aware(row.created_at))
 
     async def require_group(self, group_id: GroupId) -> Group:
         group = await self.get_group(group_id)
@@ -232,7 +210,7 @@ class Database:
                 result = await conn.execute(agents.insert().values(
                     group_id=group_id, username=username, display_name=display_name,
                     title=title, agent_role=agent_role, role=role.value,
-                    privileges=_dump_privileges(privileges), password_hash=password_hash,
+                    privileges=dump_privileges(privileges), password_hash=password_hash,
                     disabled=False, created_at=utcnow(), token_generation=0,
                 ).returning(agents.c.agent_id))
                 agent_id = AgentId(result.scalar_one())
@@ -248,7 +226,7 @@ class Database:
             row = (await conn.execute(
                 sa.select(agents).where(agents.c.agent_id == agent_id)
             )).first()
-        return _agent(row) if row is not None else None
+        return agent_row(row) if row is not None else None
 
     async def find_agent(self, group_id: GroupId, username: str) -> tuple[Agent, str] | None:
         """Return an agent and its password hash by group and username."""
@@ -256,14 +234,14 @@ class Database:
             row = (await conn.execute(sa.select(agents).where(
                 agents.c.group_id == group_id, agents.c.username == username
             ))).first()
-        return (_agent(row), str(row.password_hash)) if row is not None else None
+        return (agent_row(row), str(row.password_hash)) if row is not None else None
 
     async def list_agents(self, group_id: GroupId) -> list[Agent]:
         async with self._begin() as conn:
             rows = (await conn.execute(sa.select(agents).where(
                 agents.c.group_id == group_id
             ).order_by(agents.c.username))).all()
-        return [_agent(row) for row in rows]
+        return [agent_row(row) for row in rows]
 
     async def update_agent(self, agent_id: AgentId, *, revoke_tokens: bool = False,
                            **changes: Any) -> Agent:
@@ -292,18 +270,18 @@ class Database:
                 sa.or_(agents.c.agent_id == agent_id,
                        sa.and_(agents.c.role == Role.ADMIN.value, sa.not_(agents.c.disabled))),
             ))).all()
-            before = next((_agent(r) for r in rows if r.agent_id == agent_id), None)
+            before = next((agent_row(r) for r in rows if r.agent_id == agent_id), None)
             if before is None:
                 raise NotFound("there is no such agent", code="agent_not_found")
             fields = {k: v for k, v in changes.items() if k != "password_hash"}
             if "role" in fields:
                 fields["role"] = Role(fields["role"])
             after = dataclasses.replace(before, **fields)
-            others = sum(1 for r in rows if r.agent_id != agent_id and _agent(r).is_active_admin)
+            others = sum(1 for r in rows if r.agent_id != agent_id and agent_row(r).is_active_admin)
             check_an_admin_remains(before, after, other_active_admins=others)
             values = dict(changes)
             if "privileges" in values:
-                values["privileges"] = _dump_privileges(values["privileges"])
+                values["privileges"] = dump_privileges(values["privileges"])
             if "role" in values:
                 values["role"] = after.role.value
             if revoke_tokens or revokes_tokens(before, after,
@@ -329,7 +307,7 @@ class Database:
             ))).first()
         if row is None:
             raise NotFound(f"there is no group {group_id}", code="group_not_found")
-        return parse_settings(json.loads(row.document)), _aware(row.updated_at), row.updated_by
+        return parse_settings(json.loads(row.document)), aware(row.updated_at), row.updated_by
 
     async def put_staging(self, group_id: GroupId, settings: GroupSettings, *, by: str) -> None:
         async with self._begin() as conn:
@@ -382,7 +360,7 @@ class Database:
         async with self._begin() as conn:
             row = (await conn.execute(sa.select(sessions).where(
                 sessions.c.group_id == group_id, sessions.c.call_id == call_id))).first()
-        return _session(row) if row is not None else None
+        return session_record(row) if row is not None else None
 
     async def list_session_records(self, group_id: GroupId, *, limit: int,
                                    before: int | None = None) -> list[SessionRecord]:
@@ -392,7 +370,7 @@ class Database:
         query = query.order_by(sessions.c.call_id.desc()).limit(limit)
         async with self._begin() as conn:
             rows = (await conn.execute(query)).all()
-        return [_session(row) for row in rows]
+        return [session_record(row) for row in rows]
 
     # -- audit ----------------------------------------------------------------------------
 
@@ -416,61 +394,6 @@ class Database:
         async with self._begin() as conn:
             rows = (await conn.execute(query)).all()
         return [AuditEntry(GroupId(r.group_id), AuditAction(r.action), r.actor, r.address,
-                           json.loads(r.details), r.entry_id, _aware(r.at)) for r in rows]
+                           json.loads(r.details), r.entry_id, aware(r.at)) for r in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """What is kept of a session after it ends."""
-
-    call_id: int
-    session_id: str
-    group_id: GroupId
-    key: str
-    session_type: str
-    parent_call_id: int | None
-    started_at: datetime
-    ended_at: datetime | None
-    end_reason: str | None
-    peak_guests: int
-    errors: list[str]
-
-
-def _dump_privileges(privileges: frozenset[Privilege]) -> str:
-    return json.dumps(sorted(p.value for p in privileges))
-
-
-def _session(row: sa.Row[Any]) -> SessionRecord:
-    return SessionRecord(
-        call_id=int(row.call_id), session_id=row.session_id, group_id=GroupId(row.group_id),
-        key=row.session_key, session_type=row.session_type, parent_call_id=row.parent_call_id,
-        started_at=_aware(row.started_at),
-        ended_at=_aware(row.ended_at) if row.ended_at else None, end_reason=row.end_reason,
-        peak_guests=int(row.peak_guests), errors=list(json.loads(row.errors)),
-    )
-
-
-def _agent(row: sa.Row[Any]) -> Agent:
-    return Agent(
-        agent_id=AgentId(row.agent_id), group_id=GroupId(row.group_id), username=row.username,
-        display_name=row.display_name, title=row.title, agent_role=row.agent_role,
-        role=Role(row.role),
-        privileges=frozenset(Privilege(p) for p in json.loads(row.privileges)
-                             if p in _KNOWN_PRIVILEGES),
-        disabled=bool(row.disabled), created_at=_aware(row.created_at),
-        token_generation=int(row.token_generation),
-    )
-
-
-def _is_connection_error(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError) or (
-        "connection" in type(exc.orig).__name__.lower()
-    )
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()

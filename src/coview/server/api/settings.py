@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from coview.domain.audit import AuditAction
+from coview.domain.records import PRODUCTION, STAGING, Stage
 from coview.domain.settings import GroupSettings, merge_settings
 from coview.ids import GroupId
 from coview.server.api.models import PublishOut, SettingsOut, link
 from coview.server.auth import AdminCaller, ServicesDep, client_address
 from coview.server.egress import check_webhook_targets
 from coview.server.services import Services
-from coview.storage.database import PRODUCTION, STAGING, Stage
 
 router = APIRouter(tags=["settings"])
 
