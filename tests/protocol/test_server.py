@@ -115,6 +115,9 @@ def test_the_position_copied_elsewhere_moves_once_per_change() -> None:
     visitor.receive(frame("dom", 8), 0.0)
     assert visitor.unsynced() == 8
     assert visitor.unsynced() is None
+    visitor.receive(frame("dom", 9), 0.0)
+    assert visitor.synced_now() == 9  # copied with the message it relayed
+    assert visitor.unsynced() is None
 
 
 def test_replay_resumes_from_the_log_or_says_it_cannot() -> None:

@@ -53,9 +53,7 @@ class Publisher:
         # Once into the session's copy and out to every other process with its readers.
         origin = (live.visitor if sender == 0 else live.agents.get(sender)) \
             if sender >= 0 else None
-        last = origin.link.last_received if origin is not None else 0
-        if origin is not None:
-            origin.link.synced = last
+        last = origin.link.synced_now() if origin is not None else 0
         replicas = self.reg.replicas
         replicas.append(live.session.session_id, to_agents, seq, log_.first_seq, wrapped,
                         sender if origin is not None else -1, last)
