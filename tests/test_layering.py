@@ -40,7 +40,6 @@ MAX_LINES = 400
 OVERSIZE: dict[str, int] = {
     "coview.client.share": 468,  # split from coview.client.visitor (894 lines); next: capture
     "coview.server.cluster": 587,
-    "coview.server.presence": 440,
 }
 
 
