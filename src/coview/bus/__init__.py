@@ -2,8 +2,9 @@
 
 ``base.Bus`` is the interface; ``memory.MemoryBus`` is the in-process default for a single
 ``coview serve`` process; ``redis.RedisBus`` fills the same interface in Redis for several
-processes (key claims and throttle counters so far; the session logs and presence come with
-the scale-out issue, and until then ``coview serve`` runs one process with the in-process bus).
+processes (key claims and throttle counters). ``replicas.SessionReplicas`` is what the hub asks
+of the other processes (``LocalReplicas`` on one process, ``cluster.Cluster`` scaled out).
+The Redis modules are imported only with ``--redis-url``.
 """
 
 from coview.bus.base import Bus

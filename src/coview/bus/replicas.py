@@ -8,7 +8,7 @@ kind it is. Two implementations:
 
 - :class:`LocalReplicas`: one process. There is no copy to keep and nobody to tell; what it
   is asked about, the process's own sessions answer (the caller passes them).
-- ``coview.server.cluster.Cluster``: several processes, through Redis (``--redis-url``).
+- ``coview.bus.cluster.Cluster``: several processes, through Redis (``--redis-url``).
 """
 
 from __future__ import annotations

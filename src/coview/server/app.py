@@ -92,7 +92,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         await hooks.start()
         cluster = None
         if config.redis_url:
-            from coview.server.cluster import Cluster
+            from coview.bus.cluster import Cluster
 
             cluster = Cluster(config.redis_url)
         presence_service = PresenceService(svc, hooks, groups, cluster=cluster)

@@ -42,7 +42,7 @@ from coview.server.takeover import Moves, Staying, Takeover
 from coview.server.webhooks import Webhooks
 
 if TYPE_CHECKING:
-    from coview.server.cluster import Cluster
+    from coview.bus.cluster import Cluster
 
 log = logging.getLogger("coview.sessions")
 

@@ -44,7 +44,7 @@ from coview.server.services import Services
 from coview.server.webhooks import Webhooks
 
 if TYPE_CHECKING:
-    from coview.server.cluster import Cluster
+    from coview.bus.cluster import Cluster
 
 log = logging.getLogger("coview.presence")
 

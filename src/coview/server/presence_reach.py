@@ -36,7 +36,7 @@ from coview.ids import GroupId
 from coview.server.webhooks import Webhooks
 
 if TYPE_CHECKING:
-    from coview.server.cluster import Cluster
+    from coview.bus.cluster import Cluster
 
 log = logging.getLogger("coview.presence")
 
@@ -150,12 +150,15 @@ class Alone:
 
 class Shared:
     """Presence across processes, through Redis: each process writes its view of its visitors
-    (``cluster.presence_set``) and reads everyone's."""
+    (``bus.presence_views``) and reads everyone's."""
 
     def __init__(self, here: Here, webhooks: Webhooks, cluster: Cluster) -> None:
         self.here = here
         self.webhooks = webhooks
         self.cluster = cluster
+        from coview.bus.presence_views import PresenceViews  # scaled out only: imports redis
+
+        self.views = PresenceViews(cluster)
         cluster.handlers.update(oneclick=self._asked, pstarted=self._started)
         cluster.restorers.append(self._restore_commands)
         # The webhooks this process would send, each to be sent once (in order).
@@ -195,11 +198,11 @@ class Shared:
         period), as on one process; a one-click request's news is sent by the first process
         to hear it."""
         if news.once:
-            return await self.cluster.first(news.once, 3600)
+            return await self.views.first(news.once, 3600)
         if not news.visitor:
             return True
         await asyncio.wait_for(self.cluster.flush(), 5)  # this process's view is in Redis
-        views = (await self.cluster.presences(news.group_id, news.visitor)).get(news.visitor, [])
+        views = (await self.views.views(news.group_id, news.visitor)).get(news.visitor, [])
         mine = [(view.get("since") or 0, proc) for proc, view in views
                 if proc == self.cluster.proc]
         others = [(view.get("since") or 0, proc) for proc, view in views
@@ -213,10 +216,10 @@ class Shared:
     def mirror(self, group_id: GroupId, visitor_id: str, request: OneClick | None) -> None:
         presence = self.here.book.get(group_id, visitor_id)
         view = self._view(presence) if presence is not None else None
-        self.cluster.presence_set(group_id, visitor_id, view)
+        self.views.set(group_id, visitor_id, view)
         request = request or (presence.request if presence is not None else None)
         if request is not None:
-            self.cluster.one_click_set(group_id, visitor_id,
+            self.views.set_one_click(group_id, visitor_id,
                                        json.dumps(request_view(request)).encode())
 
     def _view(self, presence: Presence) -> bytes:
@@ -227,10 +230,10 @@ class Shared:
         """Redis lost everything: what writes this process's online visitors back."""
         commands: list[Command] = []
         for presence in self.here.book.everyone():
-            commands += self.cluster.presence_commands(presence.group_id, presence.visitor_id,
+            commands += self.views.commands(presence.group_id, presence.visitor_id,
                                                        self._view(presence))
             if presence.request is not None:
-                commands.append(self.cluster.one_click_command(
+                commands.append(self.views.one_click_command(
                     presence.group_id, presence.visitor_id,
                     json.dumps(request_view(presence.request)).encode()))
         return commands
@@ -241,7 +244,7 @@ class Shared:
                       agent: Agent) -> dict[str, Any]:
         """Each process the visitor is connected to (out of its grace period) is asked."""
         holders = [proc for proc, view in
-                   (await self.cluster.presences(group_id, visitor_id)).get(visitor_id, [])
+                   (await self.views.views(group_id, visitor_id)).get(visitor_id, [])
                    if not view.get("grace")]
         if not holders:
             raise VisitorOffline(f"visitor {visitor_id!r} is not online")
@@ -249,7 +252,7 @@ class Shared:
         view = {"request_id": request_id, "status": TermsStatus.REQUESTED.value,
                 "history": [TermsStatus.REQUESTED.value], "agent": agent.username,
                 "session_key": ""}
-        self.cluster.one_click_set(group_id, visitor_id, json.dumps(view).encode())
+        self.views.set_one_click(group_id, visitor_id, json.dumps(view).encode())
         for proc in holders:
             self.cluster.send(proc, {"t": "oneclick", "g": group_id, "v": visitor_id,
                                      "rid": request_id, "agent": agent.username,
@@ -269,7 +272,7 @@ class Shared:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _started_elsewhere(self, group_id: GroupId, visitor_id: str, key: str) -> None:
-        views = (await self.cluster.presences(group_id, visitor_id)).get(visitor_id, [])
+        views = (await self.views.views(group_id, visitor_id)).get(visitor_id, [])
         for proc, _ in views:
             if proc != self.cluster.proc:
                 self.cluster.send(proc, {"t": "pstarted", "g": group_id, "v": visitor_id,
@@ -282,17 +285,17 @@ class Shared:
     # -- what the API shows, from every process ----------------------------------------------------
 
     async def online(self, group_id: GroupId, prefix: str, limit: int) -> list[dict[str, Any]]:
-        found = await self.cluster.presences(group_id)
+        found = await self.views.views(group_id)
         chosen = sorted(v for v in found if v.startswith(prefix))[:limit]
         return [await self._merged(group_id, v, found[v]) for v in chosen]
 
     async def lookup(self, group_id: GroupId, visitor_id: str) -> dict[str, Any] | None:
-        views = (await self.cluster.presences(group_id, visitor_id)).get(visitor_id)
+        views = (await self.views.views(group_id, visitor_id)).get(visitor_id)
         return await self._merged(group_id, visitor_id, views) if views else None
 
     async def find_request(self, group_id: GroupId, visitor_id: str,
                            request_id: str) -> dict[str, Any]:
-        view = await self.cluster.one_click(group_id, visitor_id)
+        view = await self.views.one_click(group_id, visitor_id)
         if view is None or view.get("request_id") != request_id:
             raise NotFound("there is no such one-click request", code="request_not_found")
         return view
@@ -304,6 +307,6 @@ class Shared:
         merged = {**ordered[-1], "since": ordered[0].get("since")}
         signals = [v["signal"] for v in ordered if v.get("signal")]
         merged["signal"] = max(signals, key=lambda s: s.get("at", 0)) if signals else None
-        merged["request"] = await self.cluster.one_click(group_id, visitor_id)
+        merged["request"] = await self.views.one_click(group_id, visitor_id)
         merged.pop("grace", None)
         return merged

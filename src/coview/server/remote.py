@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from coview.bus.cluster import MAX_MESSAGE, Cluster, envelope
 from coview.bus.names import MOVED, TO_AGENTS, TO_VISITOR, VOLATILE
 from coview.errors import CoviewError, Unavailable
 from coview.ids import AgentId
 from coview.protocol.frames import ProtocolError, decode_frame
-from coview.server.cluster import MAX_MESSAGE, Cluster, envelope
 from coview.server.hub import SessionHub
 from coview.server.live import Conn
 from coview.server.outbound import OutboundOverflow

@@ -28,7 +28,7 @@ from coview.server.publish import Publisher
 from coview.server.registry import Registry
 
 if TYPE_CHECKING:
-    from coview.server.cluster import Cluster
+    from coview.bus.cluster import Cluster
 
 log = logging.getLogger("coview.sessions")
 
@@ -78,6 +78,9 @@ class Takeover:
         self.pub = publisher
         self.ending = ending
         self.cluster = cluster
+        from coview.bus.moves import SessionMoves  # scaled out only: it imports redis
+
+        self.copies = SessionMoves(cluster)
 
     async def tick(self, link: Forwarder | None) -> None:
         if self.cluster.broken:
@@ -123,11 +126,11 @@ class Takeover:
     async def adopt(self, session_id: str, dead: str) -> bool:
         """Take over a session whose process died, from its copy in Redis; its parties
         are away until they resume here (within their reconnect window)."""
-        if not await self.cluster.take(session_id, dead):
+        if not await self.copies.take(session_id, dead):
             return False
-        loaded = await self.cluster.load(session_id)
+        loaded = await self.copies.load(session_id)
         if loaded is None:
-            self.cluster.drop_owner(session_id)
+            self.copies.drop_owner(session_id)
             return False
         state, inbox, logs = loaded
         agents: dict[int, Agent] = {}
@@ -160,11 +163,11 @@ class Takeover:
     async def adopt_orphans(self) -> None:
         """Take over the sessions of processes that died with no client coming back."""
         try:
-            for dead in await self.cluster.dead_procs():
-                for session_id in await self.cluster.owned_by(dead):
+            for dead in await self.copies.dead_procs():
+                for session_id in await self.copies.owned_by(dead):
                     if session_id not in self.reg.sessions:
                         await self.adopt(session_id, dead)
-                await self.cluster.forget_proc(dead)
+                await self.copies.forget_proc(dead)
         except Unavailable:
             pass
 
@@ -173,7 +176,7 @@ class Takeover:
         commands: list[Command] = []
         for live in self.reg.sessions.values():
             session = live.session
-            commands += self.cluster.session_commands(
+            commands += self.copies.session_commands(
                 session.session_id, call_id=session.call_id, group_id=session.group_id,
                 started=self.reg.svc.clock() - (self.reg.clock() - session.started_at),
                 counted=not live.parent_id, claim=live.claim_name, state=self.reg.state(live),

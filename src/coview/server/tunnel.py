@@ -38,7 +38,7 @@ from coview.server.services import Services
 from coview.server.ws import Disconnected, serve_session
 
 if TYPE_CHECKING:
-    from coview.server.cluster import Cluster
+    from coview.bus.cluster import Cluster
 
 log = logging.getLogger("coview.tunnel")
 
