@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from coview.client.capture import Screen
-from coview.client.tiles import Rect
+from coview.client import gestures
+from coview.client.capture import Screen, scaled
+from coview.client.events import DisplayParams
+from coview.client.tiles import Frame, Rect, black_out
 
 WindowRect = Callable[[], tuple[int, int, int, int] | None]
 
@@ -67,3 +69,20 @@ def mask_rects(masks: Iterable[Mask], region: Rect, guests: dict[str, Any]) -> l
         if rect is not None:
             rects.append(Rect(rect.x - region.x, rect.y - region.y, rect.w, rect.h))
     return rects
+
+
+def picture(screen: Screen, region: Rect, display: DisplayParams, masks: list[Rect],
+            covers: Iterable[gestures.Cover]) -> Frame:
+    """What the agents are shown of ``region`` (on a worker thread): grabbed, with the
+    gestures drawn over it uncovered (never captured back), ``masks`` blacked out, and scaled
+    as ``display`` asks."""
+    frame = screen.grab(region)
+    for cover in covers:
+        gestures.uncover(frame, region, cover)
+    black_out(frame, masks)
+    if display.capture_width and display.capture_height:
+        ratio = min(display.capture_width / region.w, display.capture_height / region.h)
+        return scaled(frame, int(region.w * ratio), int(region.h * ratio))
+    if display.scale != 1.0:
+        return scaled(frame, int(region.w * display.scale), int(region.h * display.scale))
+    return frame

@@ -6,30 +6,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from PIL import Image
-
 from coview.client import gestures
-from coview.client.capture import Screen, scaled
-from coview.client.child import SHOWBACK, ChildView, present
+from coview.client.capture import Screen
 from coview.client.connection import CantConnect, SessionConnection
 from coview.client.events import (
     EventCode,
     SessionInfo,
     StartParams,
 )
-from coview.client.masks import Mask, WindowRect, mask_rects, region_of
+from coview.client.masks import Mask, WindowRect, mask_rects, picture, region_of
 from coview.client.remote_control import Mapping, X11Input
-from coview.client.tiles import Frame, Rect, TileEncoder, black_out
+from coview.client.share_children import ShareChildren, VideoViewer
+from coview.client.tiles import Frame, Rect, TileEncoder
 from coview.client.windows import VisitorWindows
 from coview.protocol import client as proto
 from coview.protocol.reasons import SessionEndReason
 
 log = logging.getLogger("coview.visitor")
-
-VideoViewer = Callable[[str, Image.Image | None], None]
 
 MAX_FPS = 20.0
 # Refusals that a group setting causes (a visitor token required, the session limit).
@@ -85,8 +80,11 @@ class Share:
         self._capture: asyncio.Task[None] | None = None
         self.sent_tiles = 0
         self.features: dict[str, bool] = {}
-        self.children: dict[str, ChildView] = {}
-        self._child_runs: set[asyncio.Task[None]] = set()
+        self.children = ShareChildren(
+            visitor.server, visitor._group_id, fire=visitor._fire,
+            viewer=lambda: visitor._video_viewer, windows=lambda: visitor._windows,
+            open_windows=visitor._session_windows, tunneling=lambda: self.conn.tunneling,
+            viewing=self._set_viewing)
         self.viewing = False
         self.covers: dict[int, gestures.Cover] = {}
         self._gesture_ids = itertools.count(1)
@@ -105,21 +103,14 @@ class Share:
             if not self.ended and self.connected:
                 self._over(SessionEndReason.CONN_DROP)
         finally:
-            for child in list(self.children.values()):
-                await child.close()
-            if self._child_runs:
-                await asyncio.gather(*self._child_runs, return_exceptions=True)
+            await self.children.close()
 
     def _over(self, reason: SessionEndReason | None) -> None:
         if self.ended:
             return
         self.ended = True
         # Seed 000: SESSION_ENDED means the session and its children have all ended.
-        for child in list(self.children.values()):
-            if child.joined and not child.ended:
-                child.ended = True
-                self._present(child.session_type, None)
-                self.v._fire(EventCode.CHILD_SESSION_ENDED, sessiontype=child.session_type)
+        self.children.ended()
         if self._capture is not None:
             self._capture.cancel()
         if self.rc_input is not None:
@@ -169,7 +160,7 @@ class Share:
     async def _refused(self, event: proto.Refused) -> None:
         fire = self.v._fire
         if event.code == "ended":
-            self._over(_reason(event.message))
+            self._over(SessionEndReason.read(event.message))
             return
         if event.code == "upgrade_required":
             fire(EventCode.UPGRADE_REQUIRED, event.message)
@@ -199,7 +190,7 @@ class Share:
             self._apply_guests(h)
         elif kind == "ended":
             await self.conn.close()
-            self._over(_reason(str(h.get("reason"))))
+            self._over(SessionEndReason.read(str(h.get("reason"))))
         elif kind == "keyframe":
             self.force_key = True
         elif kind == "message":
@@ -217,63 +208,19 @@ class Share:
         elif kind == "upgrade_available":
             fire(EventCode.UPGRADE_AVAILABLE, "a newer Coview SDK is available")
         elif kind == "child":
-            await self._child_message(h)
+            await self.children.message(h)
         elif kind == "gesture":
             await self._gesture(h)
 
-    # -- child sessions --------------------------------------------------------------------
-
-    async def _child_message(self, h: dict[str, Any]) -> None:
-        session_type = str(h.get("session_type", ""))
-        if h.get("action") == "started" and h.get("join_token"):
-            if session_type in self.children:
-                return  # replayed after a resume: already joined
-            if self.v._video_viewer is None:
-                try:
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, self.v._session_windows)
-                except Exception as exc:
-                    self.v._fire(EventCode.JOIN_CHILD_SESSION_FAILED,
-                                 f"the viewer cannot be shown ({exc}); see set_video_viewer",
-                                 sessionkey=str(h.get("key", "")), sessiontype=session_type,
-                                 error="no_viewer")
-                    return
-            child = ChildView(self.v.server, self.v._group_id, h, fire=self.v._fire,
-                              present=self._present, on_joined=self._child_joined,
-                              on_end=self._child_over, force_tunnel=self.conn.tunneling)
-            self.children[session_type] = child
-            task = asyncio.create_task(child.run())
-            self._child_runs.add(task)
-            task.add_done_callback(self._child_runs.discard)
-        elif h.get("action") == "ended":
-            running = self.children.get(session_type)
-            if running is not None:
-                await running.close()
-
-    def _present(self, session_type: str, image: Image.Image | None) -> None:
-        present(self.v._video_viewer, self.v._windows, session_type, image)
-
-    async def _child_joined(self, child: ChildView) -> None:
-        if child.session_type == SHOWBACK:
-            # Seed 000: the agent shows and the visitor views; the visitor stops showing.
-            self.viewing = True
-            await self.conn.send({"t": "view", "viewing": True}, reliable=True)
-
-    async def _child_over(self, child: ChildView) -> None:
-        if self.children.get(child.session_type) is child:
-            del self.children[child.session_type]
-        if child.session_type == SHOWBACK and self.viewing:
-            self.viewing = False
-            self.force_key = True
-            if not self.ended:
-                await self.conn.send({"t": "view", "viewing": False}, reliable=True)
-
-    async def close_child(self, session_type: str) -> None:
-        child = self.children.get(session_type)
-        if child is None:
-            self.v._fire(EventCode.INVALID_STATE, f"there is no {session_type} child session")
+    async def _set_viewing(self, viewing: bool) -> None:
+        """A showback started (the visitor views it, and stops showing) or stopped."""
+        if viewing == self.viewing:
             return
-        await child.leave()
+        self.viewing = viewing
+        if not viewing:
+            self.force_key = True
+        if not self.ended:
+            await self.conn.send({"t": "view", "viewing": viewing}, reliable=True)
 
     # -- gestures --------------------------------------------------------------------------
 
@@ -383,10 +330,6 @@ class Share:
 
     # -- capture ---------------------------------------------------------------------------
 
-    def _region(self) -> Rect | None:
-        """What the current DisplayParams show on the virtual screen (None: not there now)."""
-        return region_of(self.display.display_name, self.v._screen, self.v._app_window)
-
     def _mask_rects(self, region: Rect, guests: dict[str, Any]) -> list[Rect]:
         return mask_rects(self.v._masks.values(), region, guests)
 
@@ -394,16 +337,8 @@ class Share:
         """Capture, mask and encode (runs in a worker thread); with the version of the
         guests list the masks were chosen for."""
         guests = self.guests
-        frame = self.v._screen.grab(region)
-        for cover in list(self.covers.values()):  # gestures are never captured back
-            gestures.uncover(frame, region, cover)
-        black_out(frame, self._mask_rects(region, guests))
-        d = self.display
-        if d.capture_width and d.capture_height:
-            ratio = min(d.capture_width / region.w, d.capture_height / region.h)
-            frame = scaled(frame, int(region.w * ratio), int(region.h * ratio))
-        elif d.scale != 1.0:
-            frame = scaled(frame, int(region.w * d.scale), int(region.h * d.scale))
+        frame = picture(self.v._screen, region, self.display,
+                        self._mask_rects(region, guests), list(self.covers.values()))
         return frame, self.encoder.encode(frame, key=key), int(guests.get("gv", 0))
 
     async def _capture_forever(self) -> None:
@@ -415,7 +350,9 @@ class Share:
                 await asyncio.sleep(IDLE_POLL)
                 continue
             try:
-                region = self._region()
+                # what the DisplayParams show on the virtual screen (None: not there now)
+                region = region_of(self.display.display_name, self.v._screen,
+                                   self.v._app_window)
             except Exception as exc:  # the application's window callable failed, say
                 await self._capture_failed(f"cannot find what to show: {exc}")
                 await asyncio.sleep(IDLE_POLL)
@@ -460,9 +397,3 @@ class Share:
                 self.sent_tiles += 1
             await asyncio.sleep(max(0.0, 1 / MAX_FPS - (loop.time() - started)))
 
-
-def _reason(value: str) -> SessionEndReason:
-    try:
-        return SessionEndReason(value)
-    except ValueError:
-        return SessionEndReason.ERROR

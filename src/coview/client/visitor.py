@@ -32,7 +32,8 @@ from coview.client.events import (
 )
 from coview.client.loop import BackgroundLoop
 from coview.client.masks import Mask, WindowRect
-from coview.client.share import Share, VideoViewer
+from coview.client.share import Share
+from coview.client.share_children import VideoViewer
 from coview.client.tiles import Rect
 from coview.client.ui import DEFAULT_TERMS_URL, DefaultUI, identify_monitors
 from coview.client.windows import VisitorWindows
@@ -300,7 +301,7 @@ class Visitor:
         """Close the child session of ``session_type`` (e.g. ``"agentVideo"``)."""
         share = self._require_session()
         if share is not None:
-            self._submit(share.close_child(session_type))
+            self._submit(share.children.leave(session_type))
 
     def session_info(self) -> SessionInfo:
         """The running session (``call_id`` 0 when none)."""

@@ -19,3 +19,11 @@ class SessionEndReason(enum.StrEnum):
     KILLED = "SessionEndReasonKilled"
     TIMED_OUT = "SessionEndTimedout"
     ERROR = "SessionEndReasonError"
+
+    @classmethod
+    def read(cls, value: str) -> SessionEndReason:
+        """The reason a peer named; one this version does not know is an error."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.ERROR
