@@ -26,12 +26,12 @@ from websockets.asyncio.client import connect
 from coview.errors import InvalidInput
 from coview.protocol.frames import decode_frame, encode_frame
 from coview.server.egress import (
-    EgressTransport,
     refusal,
     resolve_allowed,
     target_refusal,
     url_refusal,
 )
+from coview.server.egress_transport import EgressTransport
 from tests.conftest import Figure, Server, run_async, start_server, wait_until
 from tests.helpers import bearer, error_code, login
 

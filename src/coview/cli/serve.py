@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import uvicorn
@@ -20,6 +23,8 @@ from coview.server.logs import configure_logging
 from coview.server.session_protocol import websocket_protocol_for
 from coview.storage.database import Database
 from coview.storage.key_file import load_keyring
+
+log = logging.getLogger("coview.serve")
 
 
 class _Server(uvicorn.Server):
@@ -68,11 +73,30 @@ async def _prepare(config: ServerConfig) -> DemoAccount | None:
                         data_dir=config.data_dir)
     database = Database(config.effective_database_url, keys=keys)
     try:
+        if await database.behind():
+            _migrate_apart(config)
         await database.migrate()
         demo = await ensure_demo(database) if config.demo else None
     finally:
         await database.close()
     return demo
+
+
+def _migrate_apart(config: ServerConfig) -> None:
+    """Upgrade the schema in a process of its own (``coview migrate``): Alembic and its
+    templates (about 10 MB) are never loaded into the serving process."""
+    command = [sys.executable, "-m", "coview", "migrate", "--data-dir", str(config.data_dir)]
+    if config.database_url:
+        command += ["--database-url", config.database_url]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (this interpreter)
+    if done.returncode == 0:
+        log.info("database schema migrated", extra={"fields": {"result": done.stdout.strip()}})
+        return
+    lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+    message = lines[-1].removeprefix("coview: error: ")
+    if done.returncode == 2:
+        raise InvalidInput(message)
+    raise Unavailable(f"migrating the database failed: {message}", part="database")
 
 
 def _announce(config: ServerConfig, demo: DemoAccount) -> None:

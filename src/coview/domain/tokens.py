@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from coview.domain.keys import validate_key
 from coview.errors import AuthenticationFailed, InvalidInput
 from coview.ids import AgentId, GroupId
@@ -80,7 +78,7 @@ def mint_agent_token(secret: str, agent_id: AgentId, group_id: GroupId, *, gener
               "gen": generation, "auth_time": signed_in, "iat": now,
               "exp": agent_token_expires_at(now=now, ttl=ttl, signed_in_at=signed_in,
                                             max_age=max_age)}
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+    return _encode(claims, secret)
 
 
 def read_agent_token(secret: str, token: str, *, now: int) -> AgentClaims:
@@ -113,7 +111,7 @@ def mint_visitor_token(secret: str, group_id: GroupId, visitor_id: str, *, now: 
             f"ttl must be 1 to {MAX_VISITOR_TOKEN_TTL} seconds", fields={"ttl": "out of range"}
         )
     claims = {"sub": visitor_id, "gid": group_id, "iat": now, "exp": now + ttl}
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+    return _encode(claims, secret)
 
 
 def read_visitor_token(secret: str, token: str, *, group_id: GroupId, now: int) -> VisitorClaims:
@@ -136,7 +134,18 @@ def read_visitor_token(secret: str, token: str, *, group_id: GroupId, now: int) 
     return VisitorClaims(group_id, visitor_id, int(claims["exp"]))
 
 
+# PyJWT (with the cryptography modules it loads, about 12 MB) is imported at the first token
+# signed or read, not when the server starts.
+
+def _encode(claims: dict[str, Any], secret: str) -> str:
+    import jwt
+
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
 def _decode(secret: str, token: str, *, now: int, required: tuple[str, ...]) -> dict[str, Any]:
+    import jwt
+
     if len(token) > MAX_TOKEN_LENGTH:
         raise AuthenticationFailed("token too long", code="invalid_token")
     try:

@@ -21,17 +21,18 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from coview.domain.groups import Group
 from coview.errors import CoviewError, InvalidInput
 from coview.ids import GroupId
-from coview.server.egress import EgressTransport, url_refusal
+from coview.server.egress import url_refusal
 from coview.server.group_cache import GroupCache
 from coview.server.services import Services
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("coview.webhooks")
 
@@ -84,10 +85,6 @@ class Webhooks:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        # Redirects are not followed: a public URL could answer 302 to an internal address.
-        self._client = httpx.AsyncClient(
-            timeout=TIMEOUT, follow_redirects=False,
-            transport=EgressTransport(allow_private=self.svc.config.allow_private_webhooks))
         self._worker = asyncio.create_task(self._work(), name="coview-webhooks")
 
     async def close(self) -> None:
@@ -141,8 +138,23 @@ class Webhooks:
         self._deliveries.discard(task)
         self._slots.release()
 
+    def _http(self) -> httpx.AsyncClient:
+        """The HTTP client, made for the first delivery (httpx is not loaded before)."""
+        if self._client is None:
+            import httpx
+
+            from coview.server.egress_transport import EgressTransport
+
+            # Redirects are not followed: a public URL could answer 302 to an internal address.
+            self._client = httpx.AsyncClient(
+                timeout=TIMEOUT, follow_redirects=False,
+                transport=EgressTransport(allow_private=self.svc.config.allow_private_webhooks))
+        return self._client
+
     async def _deliver(self, url: str, event: str, body: bytes, secret: str) -> None:
-        assert self._client is not None
+        import httpx
+
+        client = self._http()
         refused = url_refusal(url, allow_private=self.svc.config.allow_private_webhooks)
         if refused is not None:
             self._refused(url, event, refused)
@@ -153,7 +165,7 @@ class Webhooks:
                        "coview-signature": sign(secret, self.svc.now(), body),
                        "user-agent": "coview-webhooks"}
             try:
-                response = await self._client.post(url, content=body, headers=headers)
+                response = await client.post(url, content=body, headers=headers)
                 if 200 <= response.status_code < 300:
                     return
                 problem = f"HTTP {response.status_code}"

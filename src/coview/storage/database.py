@@ -84,6 +84,12 @@ class Database:
             raise Unavailable("the database is unavailable; try again shortly",
                               part="database") from exc
 
+    async def behind(self) -> bool:
+        """Whether the schema is older than this version's (or there is none yet)."""
+        async with self._begin() as conn:
+            current = await conn.run_sync(migrate.current_revision)
+        return current != migrate.head_revision()
+
     async def migrate(self) -> tuple[str | None, str]:
         """Create or upgrade the schema, then seal the secrets stored in plaintext or with an
         older key; return (revision before, revision after).
