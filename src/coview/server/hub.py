@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from coview.bus.names import Command
@@ -85,9 +85,11 @@ class SessionHub:
         """A connection closed: keep the party's place for the reconnect window."""
         await self.ending.lost(att, conn)
 
-    async def route(self, data: bytes) -> tuple[str, str] | None:
-        """For a first frame, the other process running its session, if any."""
-        return await self.takeover.route(data)
+    async def pass_on(self, conn: Conn, first: bytes,
+                      receive: Callable[[], Awaitable[bytes]]) -> bool:
+        """Pass a new connection to the other process running its session (True), or not
+        (False: handle it here)."""
+        return await self.takeover.pass_on(conn, first, receive, self.link)
 
     def restore_commands(self) -> list[Command]:
         """Redis lost everything: what writes this process's sessions back."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from coview.bus.names import MOVED, Command, key_claim
@@ -23,7 +24,7 @@ from coview.protocol.handshake import Hello, HostHello, JoinHello, ResumeHello, 
 from coview.protocol.server import MAX_AGENT_FRAME
 from coview.server.auth import authenticate
 from coview.server.ending import Ending
-from coview.server.live import Forwarder, from_state
+from coview.server.live import Conn, Forwarder, from_state
 from coview.server.publish import Publisher
 from coview.server.registry import Registry
 
@@ -36,8 +37,10 @@ log = logging.getLogger("coview.sessions")
 class Moves(Protocol):
     """What the hub asks about sessions moving between processes."""
 
-    async def route(self, data: bytes) -> tuple[str, str] | None:
-        """For a first frame, the other process running its session, if any."""
+    async def pass_on(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
+                      link: Forwarder | None) -> bool:
+        """Pass a new connection, by its first frame, to the other process running its
+        session (through ``link``) and return True; False to handle it here."""
 
     async def tick(self, link: Forwarder | None) -> None:
         """Now and then: take over what dead processes left; let ``link`` check its
@@ -56,8 +59,9 @@ class Staying:
     def __init__(self, ending: Ending) -> None:
         self.ending = ending
 
-    async def route(self, data: bytes) -> tuple[str, str] | None:
-        return None
+    async def pass_on(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
+                      link: Forwarder | None) -> bool:
+        return False
 
     async def tick(self, link: Forwarder | None) -> None:
         return None
@@ -89,6 +93,16 @@ class Takeover:
         if link is not None:
             with contextlib.suppress(Unavailable):
                 await link.tick()
+
+    async def pass_on(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
+                      link: Forwarder | None) -> bool:
+        if link is None or conn.remote:  # a forwarded client is served where it arrives
+            return False
+        target = await self.route(first)
+        if target is None:
+            return False
+        await link.forward(conn, first, receive, *target)
+        return True
 
     async def route(self, data: bytes) -> tuple[str, str] | None:
         """For a connection's first frame, the process running its session and the session,

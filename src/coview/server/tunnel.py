@@ -6,28 +6,24 @@ waits up to 20 s for frames from it (410 once the connection is over), and
 ``DELETE /tunnel/v1/{id}`` closes it. Frames are length-prefixed (``coview.protocol.stream``).
 A tunnel nobody polls for 30 s is closed.
 
-With several processes (``--redis-url``) a tunnel lives in the process that opened it, and
-its id starts with that process's id: a request that reaches another process is passed to it
-over Redis and its answer passed back, so a balancer needs no stickiness for tunnels either.
-If that process dies, the request answers 404 and the client reconnects (and resumes).
+With several processes (``--redis-url``) a tunnel lives in the process that opened it, and a
+request that reaches another process is passed to it (``tunnel_peers.py``), so a balancer
+needs no stickiness for tunnels either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import re
 import secrets
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from coview.errors import CoviewError, NotFound, PermissionDenied, Unavailable
+from coview.errors import CoviewError, NotFound, PermissionDenied
 from coview.protocol.frames import ProtocolError
 from coview.protocol.server import MAX_VISITOR_FRAME
 from coview.protocol.stream import pack_frames, unpack_frames
@@ -35,6 +31,7 @@ from coview.server.errors import coview_error_response, error_response
 from coview.server.hub import SessionHub
 from coview.server.outbound import Outbound
 from coview.server.services import Services
+from coview.server.tunnel_peers import POLL_SECONDS, SEND_SECONDS, Alone, Peers, Shared
 from coview.server.ws import Disconnected, serve_session
 
 if TYPE_CHECKING:
@@ -42,17 +39,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("coview.tunnel")
 
-POLL_SECONDS = 20.0
-SEND_SECONDS = 10.0  # how long a send waits for room in the connection's queue
 IDLE_SECONDS = 30.0
 MAX_RECV_BYTES = 4 * 1024 * 1024
 MAX_TUNNELS = 10_000
 MAX_SEND_BODY = MAX_VISITOR_FRAME + 64 * 1024
-ASK_GRACE = 10.0  # how much longer than the tunnel's process itself a passed request may take
 MAX_ASKING = 2 * MAX_TUNNELS  # requests passed to other processes, waiting for their answers
 REAP_SECONDS = 2.0
-_WAITS = {"send": SEND_SECONDS, "recv": POLL_SECONDS, "close": 0.0}
-_PROC = re.compile(r"[0-9a-f]{12}")
 
 router = APIRouter(prefix="/tunnel/v1", include_in_schema=False)
 
@@ -89,38 +81,27 @@ class Tunnels:
 
     def __init__(self, hub: SessionHub, cluster: Cluster | None = None) -> None:
         self.hub = hub
-        self.cluster = cluster
         self.open: dict[str, TunnelConn] = {}
-        self._asking: dict[str, tuple[str, asyncio.Future[Response]]] = {}  # by request id
-        self._ids = itertools.count(1)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.peers: Peers = (Alone() if cluster is None else
+                             Shared(cluster, self.handle, max_asking=MAX_ASKING))
         self._reaper: asyncio.Task[None] | None = None
-        self._closed = False
-        if cluster is not None:
-            cluster.handlers.update(tun=self._asked, tunr=self._answered)
 
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
 
     async def close(self) -> None:
-        self._closed = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         for conn in list(self.open.values()):
             conn.close()
-        self._give_up(lambda _proc: True)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.peers.close()
 
     def create(self, address: str, host: str) -> TunnelConn:
         if len(self.open) >= MAX_TUNNELS:
             raise PermissionDenied("too many tunnels are open", code="busy")
-        token = secrets.token_urlsafe(32)  # never holds a dot
-        tunnel_id = f"{self.cluster.proc}.{token}" if self.cluster is not None else token
-        conn = TunnelConn(tunnel_id, address, host)
+        conn = TunnelConn(self.peers.tunnel_id(secrets.token_urlsafe(32)), address, host)
         self.open[conn.tunnel_id] = conn
         conn.task = asyncio.create_task(self._serve(conn))
         return conn
@@ -134,9 +115,9 @@ class Tunnels:
     async def handle(self, op: str, tunnel_id: str, body: bytes = b"") -> Response:
         """Answer a tunnel request (``send``, ``recv`` or ``close``), here or by the process
         that holds the tunnel."""
-        home = self._home(tunnel_id)
+        home = self.peers.home(tunnel_id)
         if home is not None:
-            return await self._ask(home, op, tunnel_id, body)
+            return await self.peers.ask(home, op, tunnel_id, body)
         try:
             if op == "send":
                 return await self._send(self.get(tunnel_id), body)
@@ -197,83 +178,6 @@ class Tunnels:
         conn.outbound.close()
         # Keep the tunnel until its client has read what is left (or goes idle).
 
-    def _asked(self, header: dict[str, Any], payload: bytes) -> None:
-        """Another process passes on a request for one of this process's tunnels."""
-        op, tunnel_id = header.get("op"), header.get("id")
-        if self._closed or op not in _WAITS or not isinstance(tunnel_id, str) \
-                or len(tunnel_id) > 128:
-            return
-        task = asyncio.create_task(self._answer(op, tunnel_id, payload, header))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _answer(self, op: str, tunnel_id: str, body: bytes,
-                      header: dict[str, Any]) -> None:
-        # Only this process's own tunnels: a request is passed on once, never again.
-        response = _gone() if self._home(tunnel_id) is not None else \
-            await self.handle(op, tunnel_id, body)
-        asker, request = header.get("from"), header.get("r")
-        if self.cluster is not None and isinstance(asker, str) and request:
-            self.cluster.send(asker, {"t": "tunr", "r": request, "s": response.status_code,
-                                      "m": response.media_type or ""}, bytes(response.body))
-
-    # -- another process's tunnel -----------------------------------------------------------
-
-    def _home(self, tunnel_id: str) -> str | None:
-        """The process holding the tunnel, if another one."""
-        if self.cluster is None:
-            return None
-        proc, dot, _ = tunnel_id.partition(".")
-        if not dot or proc == self.cluster.proc or not _PROC.fullmatch(proc):
-            return None
-        return proc
-
-    async def _ask(self, proc: str, op: str, tunnel_id: str, body: bytes) -> Response:
-        assert self.cluster is not None
-        if len(self._asking) >= MAX_ASKING:
-            return error_response(503, "busy", "try again")
-        request = str(next(self._ids))
-        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._asking[request] = (proc, answer)
-        try:
-            self.cluster.send(proc, {"t": "tun", "op": op, "id": tunnel_id, "r": request,
-                                     "from": self.cluster.proc}, body)
-            return await asyncio.wait_for(answer, _WAITS[op] + ASK_GRACE)
-        except TimeoutError:
-            # The answer is lost (frames with it, perhaps): end the connection, its client
-            # reconnects and resumes from what it has.
-            self.cluster.send(proc, {"t": "tun", "op": "close", "id": tunnel_id})
-            return _gone()
-        finally:
-            self._asking.pop(request, None)
-
-    def _answered(self, header: dict[str, Any], payload: bytes) -> None:
-        waiting = self._asking.get(str(header.get("r")))
-        if waiting is None or waiting[1].done():
-            return
-        status = header.get("s")
-        media = header.get("m")
-        waiting[1].set_result(Response(payload, status_code=status if isinstance(status, int)
-                                       else 502, media_type=str(media) if media else None))
-
-    def _give_up(self, lost: Callable[[str], bool]) -> None:
-        """Answer the requests waiting on processes that are gone."""
-        for proc, answer in list(self._asking.values()):
-            if lost(proc) and not answer.done():
-                answer.set_result(_gone())
-
-    async def _check_asked(self) -> None:
-        if not self._asking or self.cluster is None:
-            return
-        dead: set[str] = set()
-        for proc in {proc for proc, _ in self._asking.values()}:
-            try:
-                if self.cluster.broken or not await self.cluster.alive(proc):
-                    dead.add(proc)
-            except Unavailable:
-                dead.add(proc)
-        self._give_up(dead.__contains__)
-
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(REAP_SECONDS)
@@ -282,11 +186,8 @@ class Tunnels:
                 if now - conn.last_poll > IDLE_SECONDS:
                     conn.close()
                     self.open.pop(conn.tunnel_id, None)
-            await self._check_asked()
+            await self.peers.check()
 
-
-def _gone() -> JSONResponse:
-    return error_response(404, "tunnel_not_found", "the tunnel's server is gone; reconnect")
 
 
 def _tunnels(request: Request) -> Tunnels:

@@ -123,11 +123,8 @@ async def serve_session(hub: SessionHub, conn: Conn,
     attachment: Attachment | None = None
     try:
         first = await asyncio.wait_for(receive(), HANDSHAKE_TIMEOUT)
-        if hub.link is not None and not conn.remote:
-            target = await hub.route(first)
-            if target is not None:  # another process runs the session: pass it on
-                await hub.link.forward(conn, first, receive, *target)
-                return
+        if await hub.pass_on(conn, first, receive):  # another process runs the session
+            return
         attachment = await hub.open(conn, first)
         while attachment is not None and not conn.outbound.closed:
             await hub.receive(attachment, await receive())

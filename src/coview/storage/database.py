@@ -99,7 +99,8 @@ class Database:
         async with self._begin() as conn:
             revisions: tuple[str | None, str] = await conn.run_sync(migrate.upgrade)
         try:
-            sealed = await self._seal_secrets()
+            async with self._begin() as conn:
+                sealed = await migrate.seal_stored_secrets(conn, self.keys)
         except CannotUnseal as exc:
             hint = ("start with the secret key it was sealed with as COVIEW_SECRET_KEY, or "
                     "name that key in COVIEW_SECRET_KEY_OLD to move to a new one"
@@ -109,34 +110,6 @@ class Database:
             log.info("secrets sealed", extra={"fields": {"count": sealed,
                                                          "key": self.keys.current.key_id}})
         return revisions
-
-    async def _seal_secrets(self) -> int:
-        """Seal with the current key what is stored in plaintext (written before secrets were
-        sealed) or with an older key; return how many values changed."""
-        places = (
-            (groups, groups.c.group_id, groups.c.visitor_token_secret, group_secret_place),
-            (server_secrets, server_secrets.c.name, server_secrets.c.value,
-             server_secret_place),
-        )
-        changed = 0
-        async with self._begin() as conn:
-            # Every value opens before any is sealed: with a wrong key nothing changes (and
-            # no key file is made).
-            opened = []
-            for table, key, column, place in places:
-                for row_key, stored in (await conn.execute(sa.select(key, column))).all():
-                    where = place(row_key)
-                    opened.append((table, key, column, row_key, stored, where,
-                                   self.keys.unseal(stored, place=where)))
-            for table, key, column, row_key, stored, where, plaintext in opened:
-                if self.keys.is_current(stored):
-                    continue
-                sealed = self.keys.seal(plaintext, place=where)
-                # Only if unchanged: another process starting at once may have sealed it.
-                result = await conn.execute(table.update().where(
-                    key == row_key, column == stored).values({column.name: sealed}))
-                changed += result.rowcount
-        return changed
 
     async def ping(self) -> None:
         """Return if the database answers, else raise Unavailable."""
