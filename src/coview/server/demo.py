@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from coview.domain.agents import DEFAULT_PRIVILEGES, Role
 from coview.domain.passwords import hash_password
+from coview.domain.store import Store
 from coview.ids import GroupId
-from coview.storage.database import Database
 
 DEMO_GROUP_ID = GroupId(12345)
 DEMO_USERNAME = "demo"
@@ -22,7 +22,7 @@ class DemoAccount:
     api_key: str | None
 
 
-async def ensure_demo(database: Database) -> DemoAccount:
+async def ensure_demo(database: Store) -> DemoAccount:
     """Make sure the demo group and admin exist; give the admin a fresh password.
 
     The password is new at every start because only its hash is stored: the one printed is

@@ -1,4 +1,5 @@
-"""What the request handlers share: config, database, bus, signing secret, throttles."""
+"""What the request handlers share: config, records (a domain ``Store``), bus, signing
+secret, throttles."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from urllib.parse import urlsplit
 
 from coview.bus.base import Bus
 from coview.domain.audit import AuditAction, AuditEntry
+from coview.domain.store import Store
 from coview.domain.throttle import LOGIN_POLICY, Throttle
 from coview.ids import GroupId
 from coview.server.config import ServerConfig
 from coview.server.metrics import Metrics
 from coview.server.origins import ServerOrigins, default_public_urls
-from coview.storage.database import Database
 
 TOKEN_SECRET_NAME = "agent_token_signing"
 
@@ -24,7 +25,7 @@ class Services:
     """The long-lived parts of one server process."""
 
     config: ServerConfig
-    database: Database
+    database: Store
     bus: Bus
     token_secret: str
     metrics: Metrics = field(default_factory=Metrics)
