@@ -13,6 +13,24 @@ TO_VISITOR = b"v"
 VOLATILE = b"t"
 MOVED = b"x"  # the session has a new owner: forwarded clients reconnect
 
+# The direct messages between server processes (``Cluster.send`` and ``Cluster.handlers``), by
+# type: what each asks of the process that gets it.
+PROCESS_MESSAGES = {
+    "open": "a client reached another process: serve it here, as a remote connection",
+    "data": "a forwarded client's frame",
+    "gone": "a forwarded client closed",
+    "rel": "a frame for a forwarded client, to be delivered",
+    "vol": "a volatile frame for a forwarded client (a tile: may be dropped)",
+    "clear": "drop a forwarded client's volatile frames",
+    "close": "the owner closed a forwarded client",
+    "kill": "end a session this process runs",
+    "signout": "an agent's sign-ins were revoked: it leaves every session here",
+    "oneclick": "an agent asks a visitor connected here for a one-click session",
+    "pstarted": "a one-click session started for a visitor connected here",
+    "tun": "a request for one of this process's HTTP tunnels",
+    "tunr": "the answer to a tunnel request this process passed on",
+}
+
 # One Redis command for the cluster's ordered pipeline: its name, arguments and keywords.
 Command = tuple[str, tuple[Any, ...], dict[str, Any]]
 

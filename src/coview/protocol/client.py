@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from coview.protocol.catalog import MESSAGES, Delivery
 from coview.protocol.frames import Frame, ProtocolError, decode_frame, encode_frame
 from coview.protocol.reliability import Inbox, Outbox
 from coview.protocol.version import format_version
@@ -183,6 +184,10 @@ class ClientEndpoint:
         """Queue a message to the other side; reliable ones survive a reconnect."""
         if self._state is ClientState.CLOSED:
             raise InvalidTransition("the connection is closed")
+        kind = MESSAGES.get(str(header.get("t")))
+        if kind is None or (kind.delivery is Delivery.RELIABLE) is not reliable:
+            raise ValueError(f"{header.get('t')!r} is not a "
+                             f"{'reliable' if reliable else 'volatile'} protocol message")
         if reliable:
             seq = self._outbox.next_seq
             frame = encode_frame({**header, "s": seq}, payload)

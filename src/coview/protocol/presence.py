@@ -61,6 +61,8 @@ class ByeMessage(_Message):
 VisitorMessage = InfoMessage | SignalMessage | ByeMessage
 _KINDS: dict[str, type[VisitorMessage]] = {"info": InfoMessage, "signal": SignalMessage,
                                            "bye": ByeMessage}
+# Every message of the presence protocol: the visitor's, then the server's.
+PRESENCE_MESSAGES = frozenset({"presence", *_KINDS, "welcome", "show_terms", "refused"})
 
 
 def parse_presence_hello(header: dict[str, Any]) -> PresenceHello:

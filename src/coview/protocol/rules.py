@@ -1,7 +1,8 @@
 """The field rules of the protocol, written once.
 
 The server validates what it receives with them (handshakes, presence, the REST models), the
-Python clients bound what they send with them, and the browser code imports them from
+Python clients bound what they send with them, and the browser code imports them (and the
+catalog of messages, ``protocol/catalog.py``) from
 ``web/src/shared/rules.js``, which is generated from this module (``python -m
 coview.protocol.rules``; a test fails when the two differ).
 """
@@ -13,6 +14,7 @@ import re
 import sys
 
 from coview._version import __version__
+from coview.protocol.catalog import MESSAGES, SERVER_MESSAGES
 from coview.protocol.reasons import SessionEndReason
 
 # A session key, a visitor ID, or a key an application names: 1 to 50 of [A-Za-z0-9_-].
@@ -73,6 +75,10 @@ def javascript() -> str:
         "TOKEN_MAX_LENGTH": TOKEN_MAX_LENGTH,
         "SIGNAL_NAME_PATTERN": SIGNAL_NAME_PATTERN,
         "END_REASONS": {reason.name: reason.value for reason in SessionEndReason},
+        # Every session message: how it travels and who sends it (protocol/catalog.py).
+        "MESSAGES": {m.t: {"delivery": m.delivery.value, "senders": sorted(m.senders)}
+                     for m in MESSAGES.values()},
+        "SERVER_MESSAGES": {m.t: m.delivery.value for m in SERVER_MESSAGES.values()},
     }
     lines = ["// Generated from src/coview/protocol/rules.py by `python -m coview.protocol.rules`.",
              "// Do not edit: change the Python module and generate this file again.", ""]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from coview.protocol.catalog import Delivery, Sender, sent_by
 from coview.protocol.frames import Frame, ProtocolError, decode_frame
 from coview.protocol.reliability import Inbox, SessionLog
 
@@ -43,25 +44,15 @@ class Role(enum.Enum):
         return self in (Role.VISITOR, Role.HOST)
 
 
-# What each party may send after the handshake (anything else is a protocol error).
-VISITOR_RELIABLE = frozenset({"display", "paused", "rc", "end", "device", "error", "info",
-                              "view", "dom", "input_refused"})
-VISITOR_VOLATILE = frozenset({"tile", "pointer", "ack", "stats"})
-AGENT_RELIABLE = frozenset({"message", "rc_request", "input", "end", "leave", "gesture",
-                            "navigate", "pause", "rc_release"})
-AGENT_VOLATILE = frozenset({"ack", "pointer"})
-HOST_RELIABLE = frozenset({"display", "paused", "end"})
-VIEWER_RELIABLE = frozenset({"leave", "end"})
-VIEWER_VOLATILE = frozenset({"ack"})
+# What each party may send after the handshake (anything else is a protocol error): reliable
+# types, volatile types, from the catalog of messages.
+ALLOWED: dict[Role, tuple[frozenset[str], frozenset[str]]] = {
+    role: (sent_by(Sender(role.value), Delivery.RELIABLE),
+           sent_by(Sender(role.value), Delivery.VOLATILE))
+    for role in Role
+}
 # Agent messages that drive the visitor's page or screen: only under remote control.
 CONTROL_TYPES = frozenset({"input", "navigate"})
-
-ALLOWED: dict[Role, tuple[frozenset[str], frozenset[str]]] = {
-    Role.VISITOR: (VISITOR_RELIABLE, VISITOR_VOLATILE),
-    Role.AGENT: (AGENT_RELIABLE, AGENT_VOLATILE),
-    Role.HOST: (HOST_RELIABLE, VISITOR_VOLATILE),
-    Role.VIEWER: (VIEWER_RELIABLE, VIEWER_VOLATILE),
-}
 
 
 @dataclass(frozen=True, slots=True)

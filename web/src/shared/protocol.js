@@ -1,7 +1,7 @@
 // The session protocol in the browser (docs/protocol.md): frames, reliable delivery, acks,
 // resume. Shared by the agent console and the cobrowse visitor library.
 
-import { VERSION } from "./rules.js";
+import { MESSAGES, VERSION } from "./rules.js";
 
 // Acknowledgements are cumulative and go at most once per interval (as the Python client's):
 // a burst of relayed messages costs the server one acknowledgement, not one per message.
@@ -9,6 +9,15 @@ const ACK_INTERVAL_MS = 5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+// A message the protocol does not define, or sent the other way than it travels, is this
+// code's mistake: fail here rather than have the server end the connection for it.
+function checkMessage(header, delivery) {
+  const kind = MESSAGES[header.t];
+  if (!kind || kind.delivery !== delivery) {
+    throw new Error(`"${header.t}" is not a ${delivery} message of the protocol`);
+  }
+}
 
 export function encodeFrame(header, payload = new Uint8Array(0)) {
   const head = encoder.encode(JSON.stringify(header));
@@ -172,6 +181,7 @@ export class Connection {
 
   send(header, payload) {
     if (this.closed) return false;
+    checkMessage(header, "reliable");
     const s = this.nextSeq++;
     const frame = encodeFrame({ ...header, s }, payload);
     this.unacked.push({ s, frame });
@@ -181,6 +191,7 @@ export class Connection {
 
   sendVolatile(header, payload) {
     // Pictures: not kept for a resume, and skipped while the socket is behind (backpressure).
+    checkMessage(header, "volatile");
     if (!this.open || this.ws.bufferedAmount > 512 * 1024) return false;
     this.ws.send(encodeFrame(header, payload));
     return true;
