@@ -69,17 +69,24 @@ async def _prepare(config: ServerConfig) -> DemoAccount | None:
             raise InvalidInput(f"--redis-url: {exc.message}") from None
         finally:
             await bus.close()
-    keys = load_keyring(secret_key=config.secret_key, old_secret_key=config.old_secret_key,
-                        data_dir=config.data_dir)
-    database = Database(config.effective_database_url, keys=keys)
+    database = _database(config)
     try:
         if await database.behind():
             _migrate_apart(config)
+            # It may have sealed secrets with a key file it made: read the keys again.
+            await database.close()
+            database = _database(config)
         await database.migrate()
         demo = await ensure_demo(database) if config.demo else None
     finally:
         await database.close()
     return demo
+
+
+def _database(config: ServerConfig) -> Database:
+    keys = load_keyring(secret_key=config.secret_key, old_secret_key=config.old_secret_key,
+                        data_dir=config.data_dir)
+    return Database(config.effective_database_url, keys=keys)
 
 
 def _migrate_apart(config: ServerConfig) -> None:
