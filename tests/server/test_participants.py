@@ -75,3 +75,20 @@ def test_states_cross_a_rolling_upgrade_both_ways() -> None:
         Kind.AGENT, Kind.AGENT, Kind.VISITOR]
     gone = from_state(state, {1: agents[1]}, started=0, lost_at=0)  # agent 2's record gone
     assert [g["agentrole"] for g in gone.guests()["agents"]][:2] == ["Account Support", None]
+
+
+def test_a_client_passed_on_by_another_process_arrives_vouched_for() -> None:
+    """Scaled out, the process a client reached authenticates it and looks its key up; the
+    process running the session takes the agent it names as checked (an agent's record,
+    whole), and a header from an older version, or a damaged one, vouches for nothing."""
+    from coview.server.live import Vouched
+    from coview.server.remote import vouched
+
+    one = agent(1, privileges=frozenset({Privilege.REMOTE_CONTROL}), agent_role="Billing")
+    record = json.loads(json.dumps(one.record()))  # as it crosses Redis
+    assert Agent.from_record(record) == one
+    assert vouched({"c": "p.1", "sid": "s", "agent": record}) == Vouched("s", one)
+    assert vouched({"c": "p.1", "sid": "s", "agent": None}) == Vouched("s", None)
+    assert vouched({"c": "p.1"}) is None  # an older process: authenticated here
+    assert vouched({"c": "p.1", "sid": "s", "agent": {**record, "role": "owner"}}) is None
+    assert vouched({"c": "p.1", "sid": "s", "agent": {"agent_id": 1}}) is None

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from coview.errors import Conflict, InvalidInput
 from coview.ids import AgentId, GroupId
@@ -69,6 +70,28 @@ class Agent:
     def is_active_admin(self) -> bool:
         """An admin who can sign in (not disabled)."""
         return self.is_admin and not self.disabled
+
+    def record(self) -> dict[str, object]:
+        """The agent as JSON (what one server process tells another)."""
+        return {"agent_id": self.agent_id, "group_id": self.group_id, "username": self.username,
+                "display_name": self.display_name, "title": self.title,
+                "agent_role": self.agent_role, "role": self.role.value,
+                "privileges": sorted(self.privileges), "disabled": self.disabled,
+                "created_at": self.created_at.isoformat(),
+                "token_generation": self.token_generation}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Agent:
+        """The agent :meth:`record` gave (KeyError, ValueError or TypeError if it is not)."""
+        return cls(
+            agent_id=AgentId(int(record["agent_id"])), group_id=GroupId(int(record["group_id"])),
+            username=str(record["username"]), display_name=str(record["display_name"]),
+            title=str(record["title"]), agent_role=str(record["agent_role"]),
+            role=Role(record["role"]),
+            privileges=frozenset(Privilege(p) for p in record["privileges"]),
+            disabled=bool(record["disabled"]),
+            created_at=datetime.fromisoformat(str(record["created_at"])),
+            token_generation=int(record["token_generation"]))
 
 
 class LastAdmin(Conflict):

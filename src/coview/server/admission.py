@@ -28,7 +28,7 @@ from coview.protocol.handshake import HostHello, JoinHello, ResumeHello, StartHe
 from coview.protocol.messages import Welcome
 from coview.protocol.server import MAX_AGENT_FRAME, Role, replay
 from coview.protocol.version import VersionCheck, require_version, sdk_is_older
-from coview.server.auth import authenticate
+from coview.server.auth import authenticate_handshake
 from coview.server.children import Children
 from coview.server.claims import Claims
 from coview.server.group_cache import GroupCache
@@ -156,7 +156,7 @@ class Admission:
         return Attachment(live, live.visitor)
 
     async def join(self, conn: Conn, hello: JoinHello) -> Attachment:
-        principal = await authenticate(self.reg.svc, hello.token)
+        principal = await authenticate_handshake(self.reg.svc, hello.token, conn.vouched)
         agent = principal.agent
         if agent is None:
             raise Refused("joining needs a signed-in agent", code="forbidden")
@@ -173,8 +173,11 @@ class Admission:
                                          actor=agent.username, address=conn.address,
                                          limit=exc.limit)
             raise
-        holder = await self.reg.svc.bus.holder(key_claim(group_id, hello.key))
+        holder = conn.vouched.session_id if conn.vouched is not None else \
+            await self.reg.svc.bus.holder(key_claim(group_id, hello.key))
         live = self.reg.sessions.get(holder) if holder else None
+        if live is not None and (live.session.group_id, live.session.key) != (group_id, hello.key):
+            live = None  # vouched for another session than the key names: not ours to seat
         if live is None or live.session.ended:
             reached = await self.join_throttle.record_failure(subjects)
             await self.reg.svc.audit(group_id, AuditAction.JOIN_FAILED, actor=agent.username,

@@ -13,6 +13,7 @@ from coview.domain.groups import api_key_matches, parse_api_key
 from coview.domain.tokens import AgentClaims, read_agent_token
 from coview.errors import AuthenticationFailed, PermissionDenied
 from coview.ids import GroupId
+from coview.server.live import Vouched
 from coview.server.services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="An agent token from /api/v1/auth/login, "
@@ -47,6 +48,15 @@ def services(request: Request) -> Services:
 def client_address(request: Request) -> str:
     """The caller's address (the direct peer; a proxy's header is not trusted)."""
     return request.client.host if request.client else "unknown"
+
+
+async def authenticate_handshake(svc: Services, token: str,
+                                 vouched: Vouched | None) -> Principal:
+    """The caller a session handshake's token names: as the process the client reached
+    checked it (a client passed on by another process), else authenticated here."""
+    if vouched is not None and vouched.agent is not None:
+        return Principal(vouched.agent.group_id, vouched.agent)
+    return await authenticate(svc, token)
 
 
 async def authenticate(svc: Services, token: str) -> Principal:

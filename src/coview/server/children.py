@@ -21,7 +21,7 @@ from coview.protocol.frames import encode_frame
 from coview.protocol.handshake import HostHello, JoinHello
 from coview.protocol.messages import Welcome
 from coview.protocol.server import Role
-from coview.server.auth import authenticate
+from coview.server.auth import authenticate_handshake
 from coview.server.claims import Claims
 from coview.server.live import Attachment, Conn, LiveSession, Party, new_log
 from coview.server.publish import Publisher
@@ -51,7 +51,7 @@ class Children:
 
     async def host(self, conn: Conn, hello: HostHello) -> Attachment:
         """An agent of a session starts a child session of it and invites its visitor."""
-        principal = await authenticate(self.reg.svc, hello.token)
+        principal = await authenticate_handshake(self.reg.svc, hello.token, conn.vouched)
         agent = principal.agent
         if agent is None:
             raise Refused("a child session needs a signed-in agent", code="forbidden")

@@ -50,6 +50,16 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Vouched:
+    """What the process a client reached checked of its first frame before passing it on:
+    the session it names, and the agent its token names (None: not an agent's). The process
+    running the session takes it as checked rather than authenticating and looking up again."""
+
+    session_id: str
+    agent: Agent | None
+
+
 class Conn(Protocol):
     """A client's transport as the hub sees it (a WebSocket, an HTTP tunnel, or a client
     of another process)."""
@@ -60,6 +70,10 @@ class Conn(Protocol):
     @property
     def remote(self) -> bool:
         """Whether the client is connected to another process (its frames go there)."""
+
+    @property
+    def vouched(self) -> Vouched | None:
+        """For a client of another process: what that process checked of it."""
     address: str
     origin: str | None
     host: str
@@ -75,7 +89,8 @@ class Forwarder(Protocol):
     async def tick(self) -> None: ...
 
     async def forward(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
-                      owner: str, sid: str) -> None: ...
+                      owner: str, vouched: Vouched) -> None:
+        """Serve ``conn`` through the process ``owner``, which runs its session."""
 
 
 @dataclass(eq=False)

@@ -22,11 +22,12 @@ from typing import Any
 
 from coview.bus.cluster import MAX_MESSAGE, Cluster, envelope
 from coview.bus.names import MOVED, TO_AGENTS, TO_VISITOR, VOLATILE
+from coview.domain.agents import Agent
 from coview.errors import CoviewError, Unavailable
 from coview.ids import AgentId
 from coview.protocol.frames import ProtocolError, decode_frame
 from coview.server.hub import SessionHub
-from coview.server.live import Conn
+from coview.server.live import Conn, Vouched
 from coview.server.outbound import OutboundOverflow
 from coview.server.ws import Disconnected, serve_session
 
@@ -77,6 +78,7 @@ class RemoteConn:
         self.origin = str(origin)[:512] if origin is not None else None
         self.host = str(header.get("host", ""))[:256]
         self.proc = proc
+        self.vouched = vouched(header)
         self.inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     def close(self) -> None:
@@ -126,8 +128,10 @@ class Link:
     # -- the client's process ------------------------------------------------------------------
 
     async def forward(self, conn: Conn, first: bytes, receive: Callable[[], Awaitable[bytes]],
-                      owner: str, sid: str) -> None:
-        """Serve a client whose session ``owner`` runs, until either side closes."""
+                      owner: str, vouched: Vouched) -> None:
+        """Serve a client whose session ``owner`` runs, until either side closes; the owner
+        takes ``vouched`` as checked."""
+        sid = vouched.session_id
         fw = Forward(conn, f"{self.cluster.proc}.{next(self._ids)}", sid, owner)
         try:
             await self.cluster.subscribe(sid)
@@ -140,7 +144,9 @@ class Link:
             self.cluster.send(owner, {"t": "open", "c": fw.cid, "from": self.cluster.proc,
                                       "addr": conn.address, "origin": conn.origin,
                                       "own": self.hub.svc.origins.is_own(conn.origin),
-                                      "host": conn.host}, first)
+                                      "host": conn.host, "sid": sid,
+                                      "agent": vouched.agent.record() if vouched.agent else None},
+                              first)
             while not conn.outbound.closed:
                 data = await receive()
                 if conn.outbound.closed:
@@ -272,3 +278,15 @@ class Link:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def vouched(header: dict[str, Any]) -> Vouched | None:
+    """What the client's process checked of it (a process of an older version says
+    nothing: the client is authenticated here)."""
+    sid, agent = header.get("sid"), header.get("agent")
+    if not isinstance(sid, str):
+        return None
+    try:
+        return Vouched(sid, Agent.from_record(agent) if isinstance(agent, dict) else None)
+    except (KeyError, ValueError, TypeError):
+        return None

@@ -316,6 +316,7 @@ class SocketConn:
     """A session socket as the hub sees it: frames queued are written at once."""
 
     remote = False
+    vouched = None
 
     def __init__(self, protocol: SessionProtocol, request: Request) -> None:
         self.protocol = protocol

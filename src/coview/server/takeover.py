@@ -24,7 +24,7 @@ from coview.protocol.handshake import Hello, HostHello, JoinHello, ResumeHello, 
 from coview.protocol.server import MAX_AGENT_FRAME
 from coview.server.auth import authenticate
 from coview.server.ending import Ending
-from coview.server.live import Conn, Forwarder, from_state
+from coview.server.live import Conn, Forwarder, Vouched, from_state
 from coview.server.publish import Publisher
 from coview.server.registry import Registry
 
@@ -101,16 +101,19 @@ class Takeover:
         target = await self.route(first)
         if target is None:
             return False
-        await link.forward(conn, first, receive, *target)
+        owner, vouched = target
+        await link.forward(conn, first, receive, owner, vouched)
         return True
 
-    async def route(self, data: bytes) -> tuple[str, str] | None:
-        """For a connection's first frame, the process running its session and the session,
-        when that is another process; None to handle it here (it starts a session, its
-        session is here or nowhere, or its owner died and this process took it over)."""
+    async def route(self, data: bytes) -> tuple[str, Vouched] | None:
+        """For a connection's first frame, the process running its session and what was
+        checked of it here, when that is another process; None to handle it here (it starts
+        a session, its session is here or nowhere, or its owner died and this process took it
+        over). An agent is authenticated, and a key looked up, here only: the owner takes
+        them as checked."""
         try:
             hello = parse_hello(decode_frame(data, max_bytes=MAX_AGENT_FRAME).header)
-            session_id = await self.session_for(hello)
+            session_id, agent = await self.session_for(hello)
             for _ in range(3):
                 if session_id is None or session_id in self.reg.sessions:
                     return None
@@ -118,24 +121,26 @@ class Takeover:
                 if owner is None or owner == self.cluster.proc:
                     return None
                 if await self.cluster.alive(owner):
-                    return owner, session_id
+                    return owner, Vouched(session_id, agent)
                 if await self.adopt(session_id, owner):
                     return None
         except CoviewError:
             pass  # handled here: refused as a single process would
         return None
 
-    async def session_for(self, hello: Hello) -> str | None:
+    async def session_for(self, hello: Hello) -> tuple[str | None, Agent | None]:
+        """The session a first frame names, and the agent its token names (if an agent's)."""
         if isinstance(hello, ResumeHello):
-            return hello.session_id
+            return hello.session_id, None
         if isinstance(hello, JoinHello) and hello.role == "viewer":
-            return await self.reg.svc.bus.holder(key_claim(hello.group_id, hello.key))
+            return await self.reg.svc.bus.holder(key_claim(hello.group_id, hello.key)), None
         if isinstance(hello, JoinHello | HostHello):
             principal = await authenticate(self.reg.svc, hello.token)
             if isinstance(hello, HostHello):
-                return await self.cluster.session_of_call(hello.main_call_id)
-            return await self.reg.svc.bus.holder(key_claim(principal.group_id, hello.key))
-        return None
+                return await self.cluster.session_of_call(hello.main_call_id), principal.agent
+            return (await self.reg.svc.bus.holder(key_claim(principal.group_id, hello.key)),
+                    principal.agent)
+        return None, None
 
     async def adopt(self, session_id: str, dead: str) -> bool:
         """Take over a session whose process died, from its copy in Redis; its parties

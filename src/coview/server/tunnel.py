@@ -53,6 +53,7 @@ class TunnelConn:
     """A tunnelled client as the hub sees it."""
 
     remote = False
+    vouched = None
 
     def __init__(self, tunnel_id: str, address: str, host: str) -> None:
         self.tunnel_id = tunnel_id

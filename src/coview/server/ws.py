@@ -29,6 +29,7 @@ class WebSocketConn:
     """A WebSocket client as the hub sees it: an outbound queue and a writer task."""
 
     remote = False
+    vouched = None
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
