@@ -80,15 +80,36 @@ def test_states_cross_a_rolling_upgrade_both_ways() -> None:
 def test_a_client_passed_on_by_another_process_arrives_vouched_for() -> None:
     """Scaled out, the process a client reached authenticates it and looks its key up; the
     process running the session takes the agent it names as checked (an agent's record,
-    whole), and a header from an older version, or a damaged one, vouches for nothing."""
+    whole), if the vouch is signed with the key every process shares and covers this very
+    connection, session, agent and first frame. A header from an older version, a forged or
+    damaged one, vouches for nothing (the client is authenticated there)."""
     from coview.server.live import Vouched
-    from coview.server.remote import vouched
+    from coview.server.remote import read_vouch, vouch_mac
 
+    secret, first = "k" * 48, b"first frame"
     one = agent(1, privileges=frozenset({Privilege.REMOTE_CONTROL}), agent_role="Billing")
     record = json.loads(json.dumps(one.record()))  # as it crosses Redis
     assert Agent.from_record(record) == one
-    assert vouched({"c": "p.1", "sid": "s", "agent": record}) == Vouched("s", one)
-    assert vouched({"c": "p.1", "sid": "s", "agent": None}) == Vouched("s", None)
-    assert vouched({"c": "p.1"}) is None  # an older process: authenticated here
-    assert vouched({"c": "p.1", "sid": "s", "agent": {**record, "role": "owner"}}) is None
-    assert vouched({"c": "p.1", "sid": "s", "agent": {"agent_id": 1}}) is None
+
+    def header(signed: dict[str, object] | None, **changes: object) -> dict[str, object]:
+        sent = {"c": "p.1", "sid": "s", "agent": signed,
+                "vouch": vouch_mac(secret, "p.1", "s", signed, first)}
+        return json.loads(json.dumps({**sent, **changes}))
+
+    assert read_vouch(header(record), first, secret) == Vouched("s", one)
+    assert read_vouch(header(None), first, secret) == Vouched("s", None)
+    assert read_vouch({"c": "p.1"}, first, secret) is None  # an older process
+    # Anyone who can only write to Redis: another secret, another agent, session, connection
+    # or first frame, or no signature.
+    assert read_vouch(header(record), first, "x" * 48) is None
+    assert read_vouch(header(record, agent={**record, "role": "admin"}), first, secret) is None
+    assert read_vouch(header(record, sid="t"), first, secret) is None
+    assert read_vouch(header(record, c="p.2"), first, secret) is None
+    assert read_vouch(header(record), b"another frame", secret) is None
+    assert read_vouch(header(record, vouch=None), first, secret) is None
+    # A record that does not read (signed, so only a bug would send it) vouches for nothing.
+    for damaged in ({**record, "disabled": "false"}, {**record, "agent_id": 1e309},
+                    {"agent_id": 1}):
+        signed = {"c": "p.1", "sid": "s", "agent": damaged,
+                  "vouch": vouch_mac(secret, "p.1", "s", damaged, first)}
+        assert read_vouch(signed, first, secret) is None

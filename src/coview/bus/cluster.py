@@ -303,8 +303,13 @@ class Cluster:
             log.warning("a malformed message between processes was dropped")
             return
         handler = self.handlers.get(header["t"])
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             handler(header, payload)
+        except Exception:  # one bad message must not stop this process hearing the others
+            log.exception("a message between processes could not be handled",
+                          extra={"fields": {"type": str(header["t"])[:32]}})
 
     def _lose(self, exc: BaseException) -> None:
         if self.broken:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -90,20 +91,22 @@ def _database(config: ServerConfig) -> Database:
 
 
 def _migrate_apart(config: ServerConfig) -> None:
-    """Upgrade the schema in a process of its own (``coview migrate``): Alembic and its
-    templates (about 10 MB) are never loaded into the serving process."""
-    command = [sys.executable, "-m", "coview", "migrate", "--data-dir", str(config.data_dir)]
+    """Upgrade the schema in a process of its own (``coview.cli.migrate_child``): Alembic and
+    its templates (about 10 MB) are never loaded into the serving process. The child logs to
+    this process's stderr; if it fails, it says why there in one line, and the server exits
+    with its code."""
+    env = {**os.environ, "COVIEW_DATA_DIR": str(config.data_dir)}
     if config.database_url:
-        command += ["--database-url", config.database_url]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (this interpreter)
-    if done.returncode == 0:
-        log.info("database schema migrated", extra={"fields": {"result": done.stdout.strip()}})
-        return
-    lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
-    message = lines[-1].removeprefix("coview: error: ")
-    if done.returncode == 2:
-        raise InvalidInput(message)
-    raise Unavailable(f"migrating the database failed: {message}", part="database")
+        env["COVIEW_DATABASE_URL"] = config.database_url
+    else:
+        env.pop("COVIEW_DATABASE_URL", None)
+    log.info("migrating the database schema in a process of its own")
+    done = subprocess.run(
+        [sys.executable, "-m", "coview.cli.migrate_child"], env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.returncode)
+    log.info("database schema migrated", extra={"fields": {"result": done.stdout.strip()}})
 
 
 def _announce(config: ServerConfig, demo: DemoAccount) -> None:

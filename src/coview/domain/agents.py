@@ -82,16 +82,26 @@ class Agent:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Agent:
-        """The agent :meth:`record` gave (KeyError, ValueError or TypeError if it is not)."""
+        """The agent :meth:`record` gave; ValueError if it is not one (a field missing or of
+        another type)."""
+        def field(name: str, kind: type) -> Any:
+            value = record.get(name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"an agent record's {name} is not a {kind.__name__}")
+            return value
+
+        privileges = field("privileges", list)
+        if not all(isinstance(p, str) for p in privileges):
+            raise ValueError("an agent record's privileges are not strings")
         return cls(
-            agent_id=AgentId(int(record["agent_id"])), group_id=GroupId(int(record["group_id"])),
-            username=str(record["username"]), display_name=str(record["display_name"]),
-            title=str(record["title"]), agent_role=str(record["agent_role"]),
-            role=Role(record["role"]),
-            privileges=frozenset(Privilege(p) for p in record["privileges"]),
-            disabled=bool(record["disabled"]),
-            created_at=datetime.fromisoformat(str(record["created_at"])),
-            token_generation=int(record["token_generation"]))
+            agent_id=AgentId(field("agent_id", int)), group_id=GroupId(field("group_id", int)),
+            username=field("username", str), display_name=field("display_name", str),
+            title=field("title", str), agent_role=field("agent_role", str),
+            role=Role(field("role", str)),
+            privileges=frozenset(Privilege(p) for p in privileges),
+            disabled=field("disabled", bool),
+            created_at=datetime.fromisoformat(field("created_at", str)),
+            token_generation=field("token_generation", int))
 
 
 class LastAdmin(Conflict):

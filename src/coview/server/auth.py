@@ -54,7 +54,7 @@ async def authenticate_handshake(svc: Services, token: str,
                                  vouched: Vouched | None) -> Principal:
     """The caller a session handshake's token names: as the process the client reached
     checked it (a client passed on by another process), else authenticated here."""
-    if vouched is not None and vouched.agent is not None:
+    if vouched is not None and vouched.agent is not None and not vouched.agent.disabled:
         return Principal(vouched.agent.group_id, vouched.agent)
     return await authenticate(svc, token)
 

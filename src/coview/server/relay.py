@@ -1,7 +1,7 @@
 """The relay: a party's frames after its handshake, checked by its endpoint
 (:class:`coview.protocol.server.PartyEndpoint`) and acted on by the session's rules. A visitor's
 reliable messages go once into the agent-bound log and out to every agent; its volatile frames
-(tiles, pointer) go to each agent's queue, coalesced. Agents' reliable messages go into the
+(tiles, its pointer) go to each agent's queue, coalesced. Agents' reliable messages go into the
 visitor-bound log. Only headers are read; payloads pass through untouched.
 """
 
@@ -62,7 +62,7 @@ class Relay:
     def relay_volatile(self, live: LiveSession, att: Attachment, frame: Frame,
                        data: bytes) -> None:
         if not att.is_visitor:
-            return  # an agent's pointer is drawn only by the visitor's UI: not relayed yet
+            return  # an agent sends only acknowledgements volatile: nothing to relay
         if frame.type == "tile":
             if live.paused:
                 return  # a paused session sends no pixels (seed 000, pause)

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
+import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -32,6 +36,8 @@ from coview.server.outbound import OutboundOverflow
 from coview.server.ws import Disconnected, serve_session
 
 log = logging.getLogger("coview.cluster")
+
+SIGN_OUT_MEMORY = 120.0  # seconds a sign-out heard from another process keeps vouches out
 
 
 def _slot(value: Any) -> Hashable:
@@ -69,7 +75,8 @@ class RemoteConn:
 
     remote = True
 
-    def __init__(self, cluster: Cluster, proc: str, cid: str, header: dict[str, Any]) -> None:
+    def __init__(self, cluster: Cluster, proc: str, cid: str, header: dict[str, Any],
+                 vouched: Vouched | None) -> None:
         self.outbound = RemoteOutbound(cluster, proc, cid)
         self.address = str(header.get("addr", ""))[:64]
         # The process the client reached checked its Origin: one of that process's own pages
@@ -78,7 +85,7 @@ class RemoteConn:
         self.origin = str(origin)[:512] if origin is not None else None
         self.host = str(header.get("host", ""))[:256]
         self.proc = proc
-        self.vouched = vouched(header)
+        self.vouched = vouched
         self.inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     def close(self) -> None:
@@ -116,6 +123,7 @@ class Link:
         self.remote: dict[str, RemoteConn] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._signed_out: dict[int, float] = {}  # agent ID: when another process said so
         for kind in ("rel", "vol", "clear", "close"):
             cluster.handlers[kind] = self._to_forward
         cluster.handlers.update(open=self._open, data=self._data, gone=self._gone,
@@ -132,6 +140,7 @@ class Link:
         """Serve a client whose session ``owner`` runs, until either side closes; the owner
         takes ``vouched`` as checked."""
         sid = vouched.session_id
+        agent = vouched.agent.record() if vouched.agent else None
         fw = Forward(conn, f"{self.cluster.proc}.{next(self._ids)}", sid, owner)
         try:
             await self.cluster.subscribe(sid)
@@ -144,9 +153,9 @@ class Link:
             self.cluster.send(owner, {"t": "open", "c": fw.cid, "from": self.cluster.proc,
                                       "addr": conn.address, "origin": conn.origin,
                                       "own": self.hub.svc.origins.is_own(conn.origin),
-                                      "host": conn.host, "sid": sid,
-                                      "agent": vouched.agent.record() if vouched.agent else None},
-                              first)
+                                      "host": conn.host, "sid": sid, "agent": agent,
+                                      "vouch": vouch_mac(self.hub.svc.token_secret, fw.cid,
+                                                         sid, agent, first)}, first)
             while not conn.outbound.closed:
                 data = await receive()
                 if conn.outbound.closed:
@@ -208,7 +217,13 @@ class Link:
     # -- the owner's process ------------------------------------------------------------------
 
     def _open(self, header: dict[str, Any], payload: bytes) -> None:
-        conn = RemoteConn(self.cluster, str(header.get("from")), str(header.get("c")), header)
+        vouched = read_vouch(header, payload, self.hub.svc.token_secret)
+        if vouched is not None and vouched.agent is not None \
+                and self._signed_out_lately(vouched.agent.agent_id):
+            # Its sign-out reached this process before the client did: check the token here.
+            vouched = Vouched(vouched.session_id, None)
+        conn = RemoteConn(self.cluster, str(header.get("from")), str(header.get("c")), header,
+                          vouched)
         self.remote[conn.outbound.cid] = conn
         conn.inbound.put_nowait(payload)
         self._spawn(self._serve_remote(conn))
@@ -229,7 +244,15 @@ class Link:
     def _sign_out(self, header: dict[str, Any], _payload: bytes) -> None:
         agent = header.get("agent")
         if isinstance(agent, int):
+            now = time.monotonic()
+            self._signed_out = {a: at for a, at in self._signed_out.items()
+                                if now - at < SIGN_OUT_MEMORY}
+            self._signed_out[agent] = now
             self._spawn(self.hub.sign_out_here(AgentId(agent)))
+
+    def _signed_out_lately(self, agent_id: int) -> bool:
+        at = self._signed_out.get(agent_id)
+        return at is not None and time.monotonic() - at < SIGN_OUT_MEMORY
 
     async def _serve_remote(self, conn: RemoteConn) -> None:
         async def receive() -> bytes:
@@ -280,13 +303,29 @@ class Link:
                 await task
 
 
-def vouched(header: dict[str, Any]) -> Vouched | None:
-    """What the client's process checked of it (a process of an older version says
-    nothing: the client is authenticated here)."""
-    sid, agent = header.get("sid"), header.get("agent")
-    if not isinstance(sid, str):
+
+def vouch_mac(secret: str, cid: str, sid: str, agent: dict[str, Any] | None,
+              first: bytes) -> str:
+    """The signature of what a process vouches for a client it passes on (its connection,
+    session, agent and first frame), with the key every process of the server shares (the
+    one that signs agent tokens): a message put on Redis by anyone else vouches for nothing."""
+    body = json.dumps([cid, sid, agent, hashlib.sha256(first).hexdigest()], sort_keys=True,
+                      separators=(",", ":")).encode()
+    return hmac.new(secret.encode(), b"coview vouch v1\0" + body, hashlib.sha256).hexdigest()
+
+
+def read_vouch(header: dict[str, Any], first: bytes, secret: str) -> Vouched | None:
+    """What the client's process checked of it, if its signature holds (a process of an
+    older version says nothing, and a damaged or forged vouch counts for nothing: the client
+    is then authenticated here)."""
+    sid, agent, mac = header.get("sid"), header.get("agent"), header.get("vouch")
+    if not isinstance(sid, str) or not isinstance(mac, str) \
+            or not (agent is None or isinstance(agent, dict)):
+        return None
+    if not hmac.compare_digest(mac, vouch_mac(secret, str(header.get("c")), sid, agent, first)):
+        log.warning("a forwarded client's vouch does not hold: it is authenticated here")
         return None
     try:
-        return Vouched(sid, Agent.from_record(agent) if isinstance(agent, dict) else None)
-    except (KeyError, ValueError, TypeError):
+        return Vouched(sid, Agent.from_record(agent) if agent is not None else None)
+    except (KeyError, ValueError, TypeError, OverflowError):
         return None

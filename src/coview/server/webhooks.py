@@ -152,12 +152,17 @@ class Webhooks:
         return self._client
 
     async def _deliver(self, url: str, event: str, body: bytes, secret: str) -> None:
-        import httpx
-
-        client = self._http()
         refused = url_refusal(url, allow_private=self.svc.config.allow_private_webhooks)
         if refused is not None:
             self._refused(url, event, refused)
+            return
+        import httpx
+
+        try:
+            client = self._http()
+        except Exception:  # its TLS context (SSL_CERT_FILE, say): said, not lost in a task
+            log.exception("webhook client cannot be made; event not sent",
+                          extra={"fields": {"event": event}})
             return
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):

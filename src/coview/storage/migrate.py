@@ -1,8 +1,9 @@
 """Apply the schema migrations (Alembic) on a live connection, and seal the secrets stored
 in plaintext or with an older key.
 
-Alembic (and its template engine) are loaded only when the schema is behind: a server whose
-database is at the newest revision starts without them (issue 15: idle memory).
+Alembic (and its template engine) are loaded only when the schema is behind; ``coview serve``
+then upgrades it in a process of its own (``coview.cli.migrate_child``), so that the serving
+process never loads them (issue 15: idle memory).
 """
 
 from __future__ import annotations
