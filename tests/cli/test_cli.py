@@ -163,3 +163,42 @@ def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "database is unavailable" in result.stderr
+
+
+def test_a_first_start_migrates_in_a_child_that_keeps_secrets_off_its_command_line(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database that is behind is upgraded by a child process (so the server never loads
+    Alembic): the database URL reaches it through the environment, never the command line
+    (which every user of the machine can read), and its failure is the server's, in the
+    child's one line and with its exit code."""
+    import subprocess
+
+    from coview.cli.serve import _migrate_apart
+    from coview.server.config import load_config
+
+    commands: list[list[str]] = []
+    run = subprocess.run
+
+    def recorded(command: list[str], **kwargs: object) -> object:
+        commands.append(command)
+        return run(command, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", recorded)
+    url = "postgresql+asyncpg://coview:hunter2-password@127.0.0.1:1/nowhere"
+    config = load_config({"data_dir": str(tmp_path / "data"), "database_url": url})
+    with pytest.raises(SystemExit) as stopped:
+        _migrate_apart(config)
+    assert stopped.value.code != 0
+    errors = [line for line in capfd.readouterr().err.splitlines()
+              if line.startswith("coview: error:")]
+    assert len(errors) == 1, errors
+    assert "hunter2" not in errors[0]
+    assert len(commands) == 1
+    assert not any("hunter2" in part for part in commands[0])
+
+    config = load_config({"data_dir": str(tmp_path / "data")})
+    (tmp_path / "data").mkdir()
+    _migrate_apart(config)  # SQLite in the data directory: created at the newest revision
+    assert (tmp_path / "data" / "coview.db").is_file()
+    assert "made the key file" not in capfd.readouterr().err  # nothing sealed: no key made
