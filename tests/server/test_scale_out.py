@@ -114,9 +114,11 @@ def test_a_screen_share_runs_across_processes_and_keys_are_unique_across_them(
     try:
         visitor = make_visitor(visitors, first.base_url)
         key = started(visitor, "shared-key-1")
-        # The agent signs in and joins on the other process.
+        # The agent signs in and joins on the other process, which checks its token and looks
+        # its key up, and vouches for it to the session's process (which checks neither again).
         session = deployment.agent(second).join(key)
         assert visitor.wait_for(EventCode.GUEST_COUNT_CHANGE).properties["count"] == "1"
+        assert '"vouched": "agent"' in first.logs()
         session.wait_until(lambda s: s.tiles_applied > 0, what="the picture")
         session.send_message({"step": "1"})
         assert visitor.wait_for(EventCode.MESSAGE_RECEIVED).properties == {"step": "1"}

@@ -222,6 +222,10 @@ class Link:
                 and self._signed_out_lately(vouched.agent.agent_id):
             # Its sign-out reached this process before the client did: check the token here.
             vouched = Vouched(vouched.session_id, None)
+        log.info("a client passed on by another process", extra={"fields": {
+            "from": str(header.get("from"))[:32],
+            "vouched": "agent" if vouched is not None and vouched.agent is not None
+            else "session" if vouched is not None else "nothing"}})
         conn = RemoteConn(self.cluster, str(header.get("from")), str(header.get("c")), header,
                           vouched)
         self.remote[conn.outbound.cid] = conn
