@@ -22,6 +22,7 @@ class BackgroundLoop:
         self.what_stopped = what_stopped
         self.loop = asyncio.new_event_loop()
         self._stopping = False
+        self._stop_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -53,12 +54,15 @@ class BackgroundLoop:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the loop (cancelling its tasks) and wait for the thread to end; from the
         loop's own thread, stop once the running callback returns."""
-        self._stopping = True
-        if self._thread.is_alive():
+        with self._stop_lock:
+            first, self._stopping = not self._stopping, True
+        # Once only: a second stop (the session ended on its own, then the application closed
+        # it) must not stop the loop again while the thread is cleaning up on it.
+        if first and self._thread.is_alive():
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self.loop.stop)
-            if not self.on_loop_thread:
-                self._thread.join(timeout)
+        if not self.on_loop_thread and self._thread.is_alive():
+            self._thread.join(timeout)
 
 
 def wait_on(changed: threading.Condition, holds: Callable[[], bool], timeout: float,
