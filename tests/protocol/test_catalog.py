@@ -121,3 +121,15 @@ def test_the_python_code_builds_only_catalogued_messages() -> None:
     unknown = sorted(f"{name}: {t}" for name, t in found if t not in known
                      and not (name.endswith("presence.py") and t in PRESENCE_MESSAGES))
     assert unknown == []
+
+
+def test_both_clients_handle_the_same_frames_of_the_connection() -> None:
+    """The Python client (``protocol/client.py``) and the browser's (``protocol.js``) act on
+    the same frames of the connection itself; everything else they hand to the application."""
+    python = set(re.findall(r"frame\.type == \"(\w+)\"",
+                            (ROOT / "src/coview/protocol/client.py").read_text()))
+    browser = set(re.findall(r"h\.t === \"(\w+)\"",
+                             (ROOT / "web/src/shared/protocol.js").read_text()))
+    assert python == browser
+    assert python >= {"welcome", "refused", "replaced", "ack", "r", "catchup"}
+    assert python <= SERVER_MESSAGES.keys()
